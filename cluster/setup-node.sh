@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package Torus needs to build, test and run (idempotent).
+# Usage: sudo cluster/setup-node.sh   (runs apt-get only when something is missing)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git zlib1g-dev
+  libopenmpi-dev openmpi-bin
+  libhdf5-dev libhdf5-openmpi-dev hdf5-tools
+  libprotobuf-dev protobuf-compiler
+  libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  dataset-fashion-mnist
+  python3-torch python3-numpy python3-h5py
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup-node: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "setup-node: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup-node: done"

@@ -1,0 +1,56 @@
+// In-place updates for optimizers and gradient accumulation. Not recorded by autograd:
+// they overwrite values that a backward pass may still need, so they refuse tensors
+// that are part of a graph.
+#include "framework/autograd/grad_mode.h"
+#include "framework/autograd/node.h"
+#include "framework/ops/elementwise.h"
+#include "framework/ops/ops.h"
+
+namespace torus {
+namespace {
+
+void check_writable(const Tensor& self, const Tensor* other, std::string_view op) {
+  check_cpu(self, op);
+  TORUS_CHECK(!GradMode::enabled() || !self.requires_grad() || !self.is_leaf(),
+              "{}: in-place update of a leaf that requires grad; wrap it in NoGradGuard", op);
+  TORUS_CHECK(!self.grad_fn(), "{}: in-place update of a tensor computed by an op ({})", op,
+              self.grad_fn() ? self.grad_fn()->name() : "");
+  if (other != nullptr) {
+    check_same_dtype(self, *other, op);
+    TORUS_CHECK(broadcast_shapes({self.shape(), other->shape()}, op) == self.shape(),
+                "{}: shape {} does not broadcast to {}", op, other->shape_str(), self.shape_str());
+  }
+}
+
+}  // namespace
+
+void axpby_(const Tensor& self, double a, const Tensor& other, double b) {
+  check_writable(self, &other, "axpby_");
+  auto loop = loop_shape<3>(self, {&self, &other});
+  dispatch_floating(self.dtype(), "axpby_", [&]<class T>() {
+    const T ta = static_cast<T>(a), tb = static_cast<T>(b);
+    cpu::binary_loop(loop, self.data<T>(), self.data<T>(), other.data<T>(),
+                     [ta, tb](T x, T y) { return ta * x + tb * y; });
+  });
+}
+
+void add_(const Tensor& self, const Tensor& other, double alpha) {
+  check_writable(self, &other, "add_");
+  auto loop = loop_shape<3>(self, {&self, &other});
+  dispatch_floating(self.dtype(), "add_", [&]<class T>() {
+    const T t_alpha = static_cast<T>(alpha);
+    cpu::binary_loop(loop, self.data<T>(), self.data<T>(), other.data<T>(),
+                     [t_alpha](T x, T y) { return x + t_alpha * y; });
+  });
+}
+
+void mul_(const Tensor& self, double factor) {
+  check_writable(self, nullptr, "mul_");
+  auto loop = loop_shape<2>(self, {&self});
+  dispatch_floating(self.dtype(), "mul_", [&]<class T>() {
+    const T f = static_cast<T>(factor);
+    cpu::unary_loop(loop, self.data<T>(), self.data<T>(), [f](T x) { return x * f; });
+  });
+}
+
+}  // namespace torus

@@ -1,0 +1,40 @@
+// The one CPU thread pool: OpenMP, shared with oneDNN (which runs on OpenMP), so GEMM
+// and our own loops never compete with a second pool for the same cores.
+#pragma once
+
+#include <cstdint>
+
+#include <omp.h>
+
+namespace torus::cpu {
+
+// Threads used by kernels in this process. Defaults to the hardware threads divided by
+// the ranks on this node (read from OMPI_COMM_WORLD_LOCAL_SIZE / SLURM_NTASKS_PER_NODE).
+int num_threads();
+void set_num_threads(int threads);
+
+// Below this many elements of work, a loop runs on the calling thread: waking the pool
+// costs more than it saves.
+inline constexpr int64_t kParallelGrain = 32768;
+
+// Runs body(begin, end) over [0, n) split into contiguous chunks, one per thread.
+template <class Body>
+void parallel_for(int64_t n, int64_t grain, const Body& body) {
+  if (n <= 0) return;
+  int threads = num_threads();
+  if (threads <= 1 || n <= grain) {
+    body(int64_t{0}, n);
+    return;
+  }
+  int64_t max_chunks = (n + grain - 1) / grain;
+  int chunks = static_cast<int>(max_chunks < threads ? max_chunks : threads);
+#pragma omp parallel num_threads(chunks)
+  {
+    int t = omp_get_thread_num();
+    int64_t begin = n * t / chunks;
+    int64_t end = n * (t + 1) / chunks;
+    body(begin, end);
+  }
+}
+
+}  // namespace torus::cpu

@@ -1,0 +1,34 @@
+// The `torus` command-line tool. Every error ends as one line on stderr and a non-zero
+// exit status; a user error never prints a stack trace.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "kernels/common/error.h"
+
+namespace {
+
+int run(int argc, char** argv) {
+  CLI::App app{"Torus: distributed deep-learning training"};
+  app.set_version_flag("--version", "torus 0.1.0");
+  app.require_subcommand(0, 1);
+  // Commands arrive with their issues: train, launch, ckpt, eval, config.
+  CLI11_PARSE(app, argc, argv);
+  if (app.get_subcommands().empty()) std::fputs(app.help().c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const torus::Error& e) {
+    std::fprintf(stderr, "torus: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "torus: internal error: %s\n", e.what());
+  }
+  return 1;
+}
