@@ -79,6 +79,14 @@ class TorchReference {
     }
   }
 
+  ~TorchReference() {
+    // Keep the exchange files when asked (to debug a mismatch in Python).
+    if (std::getenv("TORUS_KEEP_PARITY_FILES") == nullptr) {
+      std::error_code ignored;
+      fs::remove_all(dir_, ignored);
+    }
+  }
+
   fs::path dir_;
   std::string error_;
   std::map<std::string, Result> results_;

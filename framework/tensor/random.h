@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdint>
 
+#include "framework/tensor/tensor.h"
+
 namespace torus {
 
 class Generator {
@@ -42,5 +44,8 @@ class Generator {
   uint64_t seed_;
   uint64_t counter_ = 0;
 };
+
+// A uniformly random permutation of 0..n-1 (i64), Fisher-Yates over the generator's stream.
+Tensor randperm(int64_t n, Generator& gen);
 
 }  // namespace torus

@@ -150,6 +150,19 @@ Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, double mea
   return dtype == DType::f64 ? out : out.to(dtype);
 }
 
+Tensor randperm(int64_t n, Generator& gen) {
+  TORUS_CHECK(n >= 0, "randperm: n must be >= 0, got {}", n);
+  Tensor out = Tensor::arange(n, DType::i64);
+  int64_t* p = out.data<int64_t>();
+  const uint64_t first = gen.reserve(static_cast<uint64_t>(n));
+  for (int64_t i = n - 1; i > 0; --i) {
+    auto w = Generator::philox(gen.seed(), first + static_cast<uint64_t>(i));
+    const uint64_t r = (uint64_t{w[0]} << 32) | w[1];
+    std::swap(p[i], p[static_cast<int64_t>(r % static_cast<uint64_t>(i + 1))]);
+  }
+  return out;
+}
+
 // ---- Metadata ----
 
 int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""Renders the kernel benchmarks' JSON lines (gemm_bench, elementwise_bench) as Markdown.
+
+usage: render_table.py RESULTS.jsonl > TABLE.md      (standard library only)
+"""
+import json
+import sys
+from collections import OrderedDict
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def figure(r):
+    """median (min-max), one decimal."""
+    return f"{r['median']:.1f} ({r['min']:.0f}–{r['max']:.0f})"
+
+
+def ratio(value, target=None):
+    text = f"{value:.2f}"
+    return f"**{text}** (miss)" if target is not None and value < target else text
+
+
+def gemm_tables(records):
+    gemm = [r for r in records if "openblas_env" in r]
+    out = []
+    for threads in sorted({r["threads"] for r in gemm}, reverse=True):
+        rows = [r for r in gemm if r["threads"] == threads]
+        envs = list(OrderedDict.fromkeys(r["openblas_env"] for r in rows))
+        cores = OrderedDict.fromkeys(f"{r['openblas_env']} → {r['openblas_core']}" for r in rows)
+        # Torus and oneDNN as measured in the first run (the environment as set).
+        by = {(r["config"], r["openblas_env"], r["name"]): r for r in rows}
+        configs = list(OrderedDict.fromkeys(r["config"] for r in rows))
+        peaks = [r["median"] for r in records if r["name"] == "fma_peak" and r["threads"] == threads]
+        peak = max(peaks) if peaks else None
+        out.append(f"\n### fp32 GEMM, {threads} thread{'s' if threads > 1 else ''} (GFLOP/s)\n")
+        if peak:
+            out.append(f"fp32 FMA peak measured in the same runs: {peak:.0f} GFLOP/s.")
+        out.append("OpenBLAS kernels: " + "; ".join(cores) + ".\n")
+        head = ["shape (m×n×k, op)", "Torus", "oneDNN", "Torus / oneDNN"]
+        if peak:
+            head.append("oneDNN % of peak")
+        for env in envs:
+            head += [f"OpenBLAS, {env}", "OpenBLAS / oneDNN"]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for config in configs:
+            first = envs[0]
+            torus = by.get((config, first, "torus_gemm"))
+            onednn = by.get((config, first, "dnnl_sgemm"))
+            cells = [config,
+                     figure(torus) if torus else "–",
+                     figure(onednn) if onednn else "–",
+                     ratio(torus["ratio"], torus.get("target")) if torus else "–"]
+            if peak:
+                cells.append(f"{100 * onednn['median'] / peak:.0f}%" if onednn else "–")
+            for env in envs:
+                blas = by.get((config, env, "openblas_sgemm"))
+                cells += [figure(blas), ratio(blas["ratio"])] if blas else ["–", "–"]
+            out.append("| " + " | ".join(cells) + " |")
+        torus_ratios = [r["ratio"] for r in rows if r["name"] == "torus_gemm"]
+        blas_ratios = [r["ratio"] for r in rows if r["name"] == "openblas_sgemm"]
+        if torus_ratios and blas_ratios:
+            out.append(f"\nTorus / oneDNN over all runs: {min(torus_ratios):.2f}–{max(torus_ratios):.2f}; "
+                       f"OpenBLAS / oneDNN: {min(blas_ratios):.2f}–{max(blas_ratios):.2f}.")
+    return out
+
+
+def elementwise_tables(records):
+    ew = [r for r in records if r.get("peer") == "memcpy" or r["name"] == "memcpy"]
+    out = []
+    for threads in sorted({r["threads"] for r in ew}, reverse=True):
+        rows = [r for r in ew if r["threads"] == threads]
+        out.append(f"\n### Elementwise, {threads} thread{'s' if threads > 1 else ''} (GB/s, bytes read + written)\n")
+        out.append("| op | tensors | GB/s | memcpy GB/s (same reps) | ratio to memcpy (target ≥ 0.70) |")
+        out.append("|---|---|---|---|---|")
+        for r in rows:
+            if r["name"] == "memcpy":
+                out.append(f"| memcpy | {r['config']} | {figure(r)} | – | 1 |")
+            else:
+                out.append(f"| {r['name']} | {r['config']} | {figure(r)} | {r['peer_median']:.1f} | "
+                           f"{ratio(r['ratio'], r.get('target'))} |")
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__.strip())
+    records = load(sys.argv[1])
+    lines = ["Medians of alternating repetitions, (min–max) across them; ratios are medians of "
+             "per-repetition ratios against the peer timed alongside."]
+    lines += gemm_tables(records)
+    lines += elementwise_tables(records)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
