@@ -22,7 +22,8 @@ template <class Body>
 void parallel_for(int64_t n, int64_t grain, const Body& body) {
   if (n <= 0) return;
   int threads = num_threads();
-  if (threads <= 1 || n <= grain) {
+  // Nested calls (from inside another parallel region) run on the calling thread.
+  if (threads <= 1 || n <= grain || omp_in_parallel()) {
     body(int64_t{0}, n);
     return;
   }
@@ -30,10 +31,10 @@ void parallel_for(int64_t n, int64_t grain, const Body& body) {
   int chunks = static_cast<int>(max_chunks < threads ? max_chunks : threads);
 #pragma omp parallel num_threads(chunks)
   {
-    int t = omp_get_thread_num();
-    int64_t begin = n * t / chunks;
-    int64_t end = n * (t + 1) / chunks;
-    body(begin, end);
+    // Split by the threads actually granted, which may be fewer than asked for.
+    const int64_t granted = omp_get_num_threads();
+    const int64_t t = omp_get_thread_num();
+    body(n * t / granted, n * (t + 1) / granted);
   }
 }
 
