@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/common/half.h"
+#include "kernels/common/vector_math.h"
 
 namespace torus::fn {
 
@@ -18,7 +19,7 @@ struct Maximum { template <class T> TORUS_HOST_DEVICE T operator()(T a, T b) con
 struct Minimum { template <class T> TORUS_HOST_DEVICE T operator()(T a, T b) const { return b < a ? b : a; } };
 
 struct Neg { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return -x; } };
-struct Exp { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return std::exp(x); } };
+struct Exp { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return vexp(x); } };
 struct Log { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return std::log(x); } };
 struct Sqrt { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return std::sqrt(x); } };
 struct Rsqrt { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return T(1) / std::sqrt(x); } };
@@ -28,7 +29,7 @@ struct Sign { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { ret
 struct Square { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return x * x; } };
 
 struct Sigmoid {
-  template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); }
+  template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return T(1) / (T(1) + vexp(-x)); }
 };
 
 struct Relu { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); } };

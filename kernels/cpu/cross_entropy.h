@@ -3,6 +3,8 @@
 // one-hot backward, never materializing the log-probabilities.
 #pragma once
 
+#include "kernels/common/vector_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -57,7 +59,7 @@ void cross_entropy_forward(const T* logits, const Index* target, T* lse, T* loss
                      total += x[c];
                    }
                    T sum_exp = 0;
-                   for (int64_t c = 0; c < classes; ++c) sum_exp += std::exp(x[c] - max);
+                   for (int64_t c = 0; c < classes; ++c) sum_exp += fn::vexp(x[c] - max);
                    const T log_sum_exp = max + std::log(sum_exp);
                    const T mean_logit = total / static_cast<T>(classes);
                    lse[i] = log_sum_exp;
@@ -87,7 +89,7 @@ void cross_entropy_backward(const T* logits, const Index* target, const T* lse, 
                    const T* x = logits + i * classes;
                    const T shift = lse[i];
                    for (int64_t c = 0; c < classes; ++c)
-                     out[c] = scale * (std::exp(x[c] - shift) - uniform);
+                     out[c] = scale * (fn::vexp(x[c] - shift) - uniform);
                    out[t] -= scale * (T(1) - smoothing);
                  }
                });

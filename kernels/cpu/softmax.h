@@ -2,6 +2,8 @@
 // the layout a softmax over any one dim of a row-major tensor takes.
 #pragma once
 
+#include "kernels/common/vector_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -21,13 +23,13 @@ void softmax_row(const T* x, T* y, int64_t n, bool log) {
   for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
   T sum = 0;
   if (log) {
-    for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);
+    for (int64_t i = 0; i < n; ++i) sum += fn::vexp(x[i] - max);
     const T shift = max + std::log(sum);
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - shift;
   } else {
     for (int64_t i = 0; i < n; ++i) {
-      y[i] = std::exp(x[i] - max);
+      y[i] = fn::vexp(x[i] - max);
       sum += y[i];
     }
     const T scale = T(1) / sum;
@@ -55,7 +57,7 @@ void softmax_columns(const T* x, T* y, int64_t dim_size, int64_t stride, int64_t
     const T* in = x + d * stride;
     T* out = y + d * stride;
     for (int64_t i = 0; i < n; ++i) {
-      const T e = std::exp(in[i] - max[i]);
+      const T e = fn::vexp(in[i] - max[i]);
       if (!log) out[i] = e;
       sum[i] += e;
     }
@@ -85,7 +87,7 @@ void softmax_backward_row(const T* y, const T* g, T* gx, int64_t n, bool log) {
   if (log) {
 #pragma omp simd reduction(+ : dot)
     for (int64_t i = 0; i < n; ++i) dot += g[i];
-    for (int64_t i = 0; i < n; ++i) gx[i] = g[i] - std::exp(y[i]) * dot;
+    for (int64_t i = 0; i < n; ++i) gx[i] = g[i] - fn::vexp(y[i]) * dot;
   } else {
 #pragma omp simd reduction(+ : dot)
     for (int64_t i = 0; i < n; ++i) dot += g[i] * y[i];
@@ -116,7 +118,7 @@ void softmax_backward_columns(const T* y, const T* g, T* gx, int64_t dim_size, i
     const T* gr = g + d * stride;
     T* out = gx + d * stride;
     if (log) {
-      for (int64_t i = 0; i < n; ++i) out[i] = gr[i] - std::exp(yr[i]) * dot[i];
+      for (int64_t i = 0; i < n; ++i) out[i] = gr[i] - fn::vexp(yr[i]) * dot[i];
     } else {
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) out[i] = yr[i] * (gr[i] - dot[i]);
