@@ -12,21 +12,6 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
-// A contiguous tensor seen as (outer, rows, inner) around one of its dims.
-struct RowLayout {
-  int64_t outer = 1, rows = 1, inner = 1;
-};
-
-RowLayout rows_around(const Shape& shape, int64_t dim) {
-  RowLayout layout;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim) layout.outer *= shape[d];
-    if (d > dim) layout.inner *= shape[d];
-  }
-  layout.rows = shape[dim];
-  return layout;
-}
-
 // index: contiguous i64/i32. Throws naming the first index outside [0, rows) and what
 // it indexes (`indexed`, e.g. "weight of shape [10, 4]").
 void check_index_range(const Tensor& index, int64_t rows, std::string_view indexed,
@@ -42,14 +27,14 @@ void check_index_range(const Tensor& index, int64_t rows, std::string_view index
 }
 
 // out (outer, index.numel(), inner), returned with `out_shape`, gathers the rows of
-// table (outer, layout.rows, inner) that `index` names.
-Tensor gather(const Tensor& table, const Tensor& index, const RowLayout& layout,
+// table (outer, layout.size, inner) that `index` names.
+Tensor gather(const Tensor& table, const Tensor& index, const AxisLayout& layout,
               const Shape& out_shape) {
   Tensor src = table.detach().contiguous();
   Tensor out = Tensor::empty(out_shape, table.dtype());
   dispatch_all(table.dtype(), [&]<class T>() {
     dispatch_index(index.dtype(), "gather", [&]<class I>() {
-      cpu::gather_rows(src.data<T>(), index.data<I>(), out.data<T>(), layout.outer, layout.rows,
+      cpu::gather_rows(src.data<T>(), index.data<I>(), out.data<T>(), layout.outer, layout.size,
                        index.numel(), layout.inner);
     });
   });
@@ -58,14 +43,14 @@ Tensor gather(const Tensor& table, const Tensor& index, const RowLayout& layout,
 
 // The adjoint of gather: zeros of `shape` with the rows of g (outer, index.numel(), inner)
 // added where `index` names them; duplicate indices accumulate.
-Tensor scatter_add(const Tensor& g, const Tensor& index, const RowLayout& layout,
+Tensor scatter_add(const Tensor& g, const Tensor& index, const AxisLayout& layout,
                    const Shape& shape, std::string_view op) {
   Tensor src = g.contiguous();
   Tensor grad = Tensor::zeros(shape, g.dtype());
   dispatch_floating(g.dtype(), op, [&]<class T>() {
     dispatch_index(index.dtype(), op, [&]<class I>() {
       cpu::scatter_add_rows(src.data<T>(), index.data<I>(), grad.data<T>(), layout.outer,
-                            index.numel(), layout.rows, layout.inner);
+                            index.numel(), layout.size, layout.inner);
     });
   });
   return grad;
@@ -102,9 +87,9 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   TORUS_CHECK(weight.dim() == 2, "embedding: weight must be (V, D), got shape {}",
               weight.shape_str());
   // indices (*), weight (V, D) -> out (*, D): the whole table is one (1, V, D) slab.
-  const RowLayout layout{1, weight.size(0), weight.size(1)};
+  const AxisLayout layout{1, weight.size(0), weight.size(1)};
   Tensor index = indices.contiguous();
-  check_index_range(index, layout.rows, fmt::format("weight of shape {}", weight.shape_str()),
+  check_index_range(index, layout.size, fmt::format("weight of shape {}", weight.shape_str()),
                     "embedding");
   Shape out_shape = indices.shape();
   out_shape.push_back(layout.inner);
@@ -125,9 +110,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
               index.shape_str());
   dim = wrap_dim(dim, x.dim(), "index_select");
   // x (outer, rows, inner) -> out (outer, K, inner), K = index.numel().
-  const RowLayout layout = rows_around(x.shape(), dim);
+  const AxisLayout layout = axis_layout(x.shape(), dim);
   Tensor flat_index = index.contiguous();
-  check_index_range(flat_index, layout.rows,
+  check_index_range(flat_index, layout.size,
                     fmt::format("dim {} of x of shape {}", dim, x.shape_str()), "index_select");
   Shape out_shape = x.shape();
   out_shape[dim] = flat_index.numel();
@@ -145,7 +130,7 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   const Shape out_shape = concat_shape(tensors, dim);
   Tensor out = Tensor::empty(out_shape, tensors.front().dtype());
   // out (outer, total, inner); input i fills columns [start_i, start_i + size_i) of each slab.
-  const RowLayout layout = rows_around(out_shape, dim);
+  const AxisLayout layout = axis_layout(out_shape, dim);
   std::vector<int64_t> sizes;
   std::vector<bool> needs_grad;
   dispatch_all(out.dtype(), [&]<class T>() {
@@ -154,7 +139,7 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
       Tensor src = t.detach().contiguous();
       const int64_t size = t.shape()[dim];
       cpu::copy_blocks(src.data<T>(), out.data<T>() + start * layout.inner, layout.outer,
-                       size * layout.inner, layout.rows * layout.inner);
+                       size * layout.inner, layout.size * layout.inner);
       sizes.push_back(size);
       needs_grad.push_back(t.requires_grad());
       start += size;

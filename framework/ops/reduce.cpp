@@ -135,15 +135,14 @@ std::pair<Tensor, Tensor> max_kernel(const Tensor& x, int64_t dim) {
   TORUS_CHECK(x.dim() == 0 || x.size(dim) > 0, "max: reduction over an empty dim {} of shape {}",
               dim, x.shape_str());
   Tensor c = x.contiguous();
-  int64_t outer = 1, inner = 1, reduce = x.dim() == 0 ? 1 : x.shape()[dim];
-  for (int64_t d = 0; d < dim; ++d) outer *= x.shape()[d];
-  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[d];
+  const AxisLayout axis = axis_layout(x.shape(), dim);
   Shape out_shape = x.shape();
   if (x.dim() > 0) out_shape[dim] = 1;
   Tensor values = Tensor::empty(out_shape, x.dtype());
   Tensor indices = Tensor::empty(out_shape, DType::i64);
   dispatch_floating(x.dtype(), "max", [&]<class T>() {
-    cpu::max_middle(c.data<T>(), values.data<T>(), indices.data<int64_t>(), outer, reduce, inner);
+    cpu::max_middle(c.data<T>(), values.data<T>(), indices.data<int64_t>(), axis.outer, axis.size,
+                    axis.inner);
   });
   return {values, indices};
 }
@@ -158,16 +157,14 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   return record("max", values, {x}, [shape, indices, dim, dtype = x.dtype()](const Tensor& g) {
     Tensor grad = Tensor::zeros(shape, dtype);
     Tensor g_kept = g.reshape(indices.shape()).contiguous();
-    int64_t outer = 1, inner = 1, reduce = shape.empty() ? 1 : shape[dim];
-    for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
-    for (int64_t d = dim + 1; d < static_cast<int64_t>(shape.size()); ++d) inner *= shape[d];
+    const AxisLayout axis = axis_layout(shape, dim);
     dispatch_floating(dtype, "max backward", [&]<class T>() {
       T* dst = grad.data<T>();
       const T* src = g_kept.data<T>();
       const int64_t* idx = indices.data<int64_t>();
-      for (int64_t k = 0; k < outer * inner; ++k) {
-        const int64_t o = k / inner, i = k % inner;
-        dst[(o * reduce + idx[k]) * inner + i] = src[k];
+      for (int64_t k = 0; k < axis.outer * axis.inner; ++k) {
+        const int64_t o = k / axis.inner, i = k % axis.inner;
+        dst[(o * axis.size + idx[k]) * axis.inner + i] = src[k];
       }
     });
     return Grads{grad};

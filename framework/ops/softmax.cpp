@@ -11,26 +11,12 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
-// A contiguous tensor seen as (outer, D, inner) around the softmax dim.
-struct MiddleAxis {
-  int64_t outer = 1, size = 1, inner = 1;
-};
-
-MiddleAxis middle_axis(const Shape& shape, int64_t dim) {
-  MiddleAxis axis;
-  if (shape.empty()) return axis;  // a scalar is a softmax over one value
-  for (int64_t d = 0; d < dim; ++d) axis.outer *= shape[d];
-  axis.size = shape[dim];
-  for (int64_t d = dim + 1; d < static_cast<int64_t>(shape.size()); ++d) axis.inner *= shape[d];
-  return axis;
-}
-
 // x of any shape, `dim` already wrapped; the result is contiguous.
 Tensor softmax_forward(const Tensor& x, int64_t dim, bool log, std::string_view op) {
   check_cpu(x, op);
   const Tensor input = x.detach().contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  const MiddleAxis axis = middle_axis(x.shape(), dim);
+  const AxisLayout axis = axis_layout(x.shape(), dim);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
     cpu::softmax_forward(input.data<T>(), y.data<T>(), axis.outer, axis.size, axis.inner, log);
   });
@@ -42,7 +28,7 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t dim, bool log,
                         std::string_view op) {
   const Tensor upstream = g.contiguous();
   Tensor gx = Tensor::empty(y.shape(), y.dtype());
-  const MiddleAxis axis = middle_axis(y.shape(), dim);
+  const AxisLayout axis = axis_layout(y.shape(), dim);
   dispatch_floating(y.dtype(), op, [&]<class T>() {
     cpu::softmax_backward(y.data<T>(), upstream.data<T>(), gx.data<T>(), axis.outer, axis.size,
                           axis.inner, log);

@@ -12,6 +12,23 @@ namespace torus {
 // The shape two or more shapes broadcast to (NumPy rules); names the op on mismatch.
 Shape broadcast_shapes(const std::vector<Shape>& shapes, std::string_view op);
 
+// A contiguous tensor seen as (outer, size, inner) around one dim: the layout of every
+// kernel that works along one axis (reductions, softmax, gathers). A scalar is (1, 1, 1).
+struct AxisLayout {
+  int64_t outer = 1, size = 1, inner = 1;
+};
+
+inline AxisLayout axis_layout(const Shape& shape, int64_t dim) {
+  AxisLayout layout;
+  if (shape.empty()) return layout;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    if (d < dim) layout.outer *= shape[d];
+    if (d > dim) layout.inner *= shape[d];
+  }
+  layout.size = shape[dim];
+  return layout;
+}
+
 // Geometry for out = f(inputs...) where every input broadcasts to out's shape.
 template <int N>
 cpu::LoopShape<N> loop_shape(const Tensor& out, const std::array<const Tensor*, N - 1>& inputs) {
