@@ -41,6 +41,23 @@ TEST(Tensor, TransposeIsAViewWithSwappedStrides) {
   EXPECT_NE(c.storage(), a.storage());
 }
 
+// Large enough for the tiled transpose path of the copy kernel (edges not multiples of 32).
+TEST(Tensor, ContiguousOfTransposedAndPermutedViewsIsExact) {
+  Tensor a = Tensor::arange(37 * 53, DType::f32).reshape({37, 53});
+  std::vector<float> t = a.t().contiguous().to_vector<float>();
+  for (int64_t i = 0; i < 53; ++i)
+    for (int64_t j = 0; j < 37; ++j) ASSERT_EQ(t[i * 37 + j], static_cast<float>(j * 53 + i));
+  Tensor b = Tensor::arange(3 * 19 * 40, DType::f64).reshape({3, 19, 40});
+  std::vector<double> p = b.permute({0, 2, 1}).contiguous().to_vector<double>();
+  for (int64_t n = 0; n < 3; ++n)
+    for (int64_t i = 0; i < 40; ++i)
+      for (int64_t j = 0; j < 19; ++j)
+        ASSERT_EQ(p[(n * 40 + i) * 19 + j], static_cast<double>((n * 19 + j) * 40 + i));
+  // With a dtype conversion on the way.
+  std::vector<int32_t> c = a.t().to(DType::i32).to_vector<int32_t>();
+  EXPECT_EQ(c[1], 53);
+}
+
 TEST(Tensor, ViewsShareStorageAndSeeWrites) {
   Tensor a = Tensor::zeros({4, 3});
   Tensor row = a.narrow(0, 2, 1);

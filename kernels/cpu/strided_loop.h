@@ -3,6 +3,7 @@
 // copy kernels are all built on it, so views and broadcasting never need a copy.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -96,10 +97,56 @@ void strided_loop(LoopShape<N> shape, std::array<char*, N> base, const Inner& in
   });
 }
 
+// out = f(in) where the two innermost dims are transposed between the operands (out
+// dense along the last dim, in dense along the one before: `x.t().contiguous()`, a
+// head split). Walking 32x32 tiles reads and writes whole cache lines; the plain
+// inner loop would touch a new line of `in` for every element.
+template <class Out, class In, class F>
+void transposed_unary_loop(const LoopShape<2>& shape, Out* out, const In* in, const F& f) {
+  constexpr int64_t kTile = 32;
+  const int last = shape.ndim - 1;
+  const int64_t rows = shape.sizes[last - 1], cols = shape.sizes[last];
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  int64_t outer = 1;
+  for (int d = 0; d < last - 1; ++d) outer *= shape.sizes[d];
+  const int64_t out_row = shape.strides[0][last - 1] / int64_t{sizeof(Out)};
+  const int64_t in_col = shape.strides[1][last] / int64_t{sizeof(In)};
+  parallel_for(outer * row_tiles, std::max<int64_t>(1, kParallelGrain / (kTile * cols)),
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t job = begin; job < end; ++job) {
+                   // Pointers of this job's outer index, from the per-dim strides.
+                   int64_t rest = job / row_tiles, out_offset = 0, in_offset = 0;
+                   for (int d = last - 2; d >= 0; --d) {
+                     const int64_t index = rest % shape.sizes[d];
+                     rest /= shape.sizes[d];
+                     out_offset += index * shape.strides[0][d];
+                     in_offset += index * shape.strides[1][d];
+                   }
+                   Out* o = reinterpret_cast<Out*>(reinterpret_cast<char*>(out) + out_offset);
+                   const In* a = reinterpret_cast<const In*>(reinterpret_cast<const char*>(in) + in_offset);
+                   const int64_t r0 = (job % row_tiles) * kTile, r1 = std::min(rows, r0 + kTile);
+                   for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+                     const int64_t c1 = std::min(cols, c0 + kTile);
+                     for (int64_t r = r0; r < r1; ++r)
+                       for (int64_t c = c0; c < c1; ++c) o[r * out_row + c] = f(a[r + c * in_col]);
+                   }
+                 }
+               });
+}
+
 // out = f(a) over a LoopShape<2>; the contiguous case is a plain loop the compiler
 // vectorizes.
 template <class Out, class In, class F>
-void unary_loop(const LoopShape<2>& shape, Out* out, const In* in, const F& f) {
+void unary_loop(const LoopShape<2>& shape_in, Out* out, const In* in, const F& f) {
+  LoopShape<2> shape = shape_in;
+  shape.coalesce();
+  const int last = shape.ndim - 1;
+  if (shape.ndim >= 2 && shape.strides[0][last] == int64_t{sizeof(Out)} &&
+      shape.strides[1][last - 1] == int64_t{sizeof(In)} && shape.strides[1][last] != int64_t{sizeof(In)} &&
+      shape.sizes[last] >= 8 && shape.sizes[last - 1] >= 8) {
+    transposed_unary_loop(shape, out, in, f);
+    return;
+  }
   strided_loop<2>(shape, {reinterpret_cast<char*>(out), reinterpret_cast<char*>(const_cast<In*>(in))},
                   [&](const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
                     Out* o = reinterpret_cast<Out*>(p[0]);
