@@ -15,7 +15,13 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", "torus 0.1.0");
   app.require_subcommand(0, 1);
   // Commands arrive with their issues: train, launch, ckpt, eval, config.
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "torus: %s (see torus --help)\n", e.what());
+    return 2;
+  }
   if (app.get_subcommands().empty()) std::fputs(app.help().c_str(), stdout);
   return 0;
 }
