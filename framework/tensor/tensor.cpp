@@ -119,35 +119,40 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
   return t;
 }
 
-Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype, double low, double high) {
-  Tensor out = empty(shape, DType::f64);
+namespace {
+
+// A new f64 tensor filled two values per Philox block: pair(u1, u2) maps two uniforms
+// in [0, 1) (53 bits each) to two values. Then converted to `dtype`.
+template <class Pair>
+Tensor from_uniform_pairs(const Shape& shape, Generator& gen, DType dtype, const Pair& pair) {
+  Tensor out = Tensor::empty(shape, DType::f64);
   double* p = out.data<double>();
   const int64_t n = out.numel();
   const uint64_t first = gen.reserve(static_cast<uint64_t>((n + 1) / 2));
   for (int64_t i = 0; i < n; i += 2) {
     auto w = Generator::philox(gen.seed(), first + static_cast<uint64_t>(i / 2));
-    p[i] = low + (high - low) * Generator::to_unit_double(w[0], w[1]);
-    if (i + 1 < n) p[i + 1] = low + (high - low) * Generator::to_unit_double(w[2], w[3]);
+    const auto [a, b] = pair(Generator::to_unit_double(w[0], w[1]), Generator::to_unit_double(w[2], w[3]));
+    p[i] = a;
+    if (i + 1 < n) p[i + 1] = b;
   }
   return dtype == DType::f64 ? out : out.to(dtype);
 }
 
+}  // namespace
+
+Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype, double low, double high) {
+  return from_uniform_pairs(shape, gen, dtype, [low, high](double u1, double u2) {
+    return std::pair{low + (high - low) * u1, low + (high - low) * u2};
+  });
+}
+
 Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std) {
-  Tensor out = empty(shape, DType::f64);
-  double* p = out.data<double>();
-  const int64_t n = out.numel();
-  const uint64_t first = gen.reserve(static_cast<uint64_t>((n + 1) / 2));
-  for (int64_t i = 0; i < n; i += 2) {
-    // Box-Muller: two uniforms give two independent normals. 1 - u keeps log() finite.
-    auto w = Generator::philox(gen.seed(), first + static_cast<uint64_t>(i / 2));
-    const double u1 = 1.0 - Generator::to_unit_double(w[0], w[1]);
-    const double u2 = Generator::to_unit_double(w[2], w[3]);
-    const double radius = std::sqrt(-2.0 * std::log(u1));
+  // Box-Muller: two uniforms give two independent normals. 1 - u keeps log() finite.
+  return from_uniform_pairs(shape, gen, dtype, [mean, std](double u1, double u2) {
+    const double radius = std::sqrt(-2.0 * std::log(1.0 - u1));
     const double angle = 2.0 * M_PI * u2;
-    p[i] = mean + std * radius * std::cos(angle);
-    if (i + 1 < n) p[i + 1] = mean + std * radius * std::sin(angle);
-  }
-  return dtype == DType::f64 ? out : out.to(dtype);
+    return std::pair{mean + std * radius * std::cos(angle), mean + std * radius * std::sin(angle)};
+  });
 }
 
 Tensor randperm(int64_t n, Generator& gen) {
