@@ -39,6 +39,17 @@ TEST(Autograd, GradientsAccumulateAcrossBackwardCallsUntilZeroed) {
   EXPECT_FALSE(x.grad().defined());
 }
 
+// add's backward hands the same gradient buffer to both inputs: accumulating into one
+// leaf's .grad later must not change the other's.
+TEST(Autograd, LeavesNeverShareAGradientBuffer) {
+  Tensor x = leaf({1.0, 2.0}, {2}), y = leaf({3.0, 4.0}, {2});
+  sum(add(x, y)).backward();
+  sum(mul(x, Tensor::from_vector({5.0, 6.0}, {2}, DType::f64))).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6.0, 7.0}));
+  EXPECT_EQ(y.grad().to_vector<double>(), (std::vector<double>{1.0, 1.0}));
+  EXPECT_NE(x.grad().storage(), y.grad().storage());
+}
+
 TEST(Autograd, NoGradGuardRecordsNothing) {
   Tensor x = leaf({1.0}, {});
   Tensor y;

@@ -43,11 +43,16 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   Tensor leaf(impl);
   if (impl->grad) {
     add_(Tensor(impl->grad), grad_output);
+  } else if (grad_output.impl_ptr().use_count() == 1 && grad_output.storage().use_count() == 1 &&
+             grad_output.dtype() == leaf.dtype() && grad_output.is_contiguous()) {
+    // The engine holds the only reference to this buffer: keep it, no copy. (Later
+    // passes add into it in place, so it must not be shared.)
+    impl->grad = grad_output.impl_ptr();
   } else {
-    // A fresh contiguous buffer: grad_output may be a broadcast view or shared with
-    // another input's gradient.
+    // A fresh contiguous buffer: grad_output is a broadcast view, shared with another
+    // input's gradient or saved by a backward closure.
     Tensor grad = grad_output.to(leaf.dtype()).contiguous();
-    if (grad.same(grad_output) || grad.storage() == grad_output.storage()) grad = grad.clone();
+    if (grad.storage() == grad_output.storage()) grad = grad.clone();
     impl->grad = grad.impl_ptr();
   }
   for (const GradReadyHook& hook : hooks_) hook(leaf);
