@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "framework/tensor/device.h"
@@ -13,12 +14,13 @@ class Storage {
   // Allocates `nbytes` from the device's caching allocator.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
 
-  Storage(void* data, size_t nbytes, Device device, void (*release)(void*))
-      : data_(data), nbytes_(nbytes), device_(device), release_(release) {}
+  // Wraps memory owned elsewhere (an allocator block, a mapped file); `release` frees it.
+  Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> release)
+      : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {}
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage() {
-    if (release_ != nullptr) release_(data_);
+    if (release_) release_(data_);
   }
 
   void* data() const { return data_; }
@@ -29,7 +31,7 @@ class Storage {
   void* data_;
   size_t nbytes_;
   Device device_;
-  void (*release_)(void*);
+  std::function<void(void*)> release_;
 };
 
 }  // namespace torus
