@@ -9,6 +9,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/ops/ops.h"
 #include "framework/tensor/random.h"
+#include "support/npy.h"
 
 namespace torus::io {
 namespace {
@@ -128,6 +129,43 @@ TEST_F(Safetensors, RejectsGapsOverlapsAndTrailingOrMissingData) {
 TEST_F(Safetensors, MissingFileAndRepeatedNamesOnWrite) {
   EXPECT_THROW(load_safetensors(path("does_not_exist")), IOError);
   EXPECT_THROW(save_safetensors(path("dup"), {{"a", Tensor::zeros({1})}, {"a", Tensor::zeros({1})}}), ValueError);
+}
+
+// Files cross to an independent reader and writer written from the spec in Python.
+TEST_F(Safetensors, AnIndependentPythonReaderAndWriterAgreeBitForBit) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / fmt::format("torus_st_interop_{}", ::getpid());
+  fs::create_directories(dir);
+  Generator gen(11);
+  NamedTensors tensors;
+  for (DType t : {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8}) {
+    Tensor value = (Tensor::randn({2, 3, 4}, gen, DType::f64) * 50.0).to(t);
+    tensors.emplace_back(std::string(dtype_name(t)), value);
+    test::save_npy((dir / (std::string(dtype_name(t)) + ".npy")).string(), value);
+  }
+  tensors.emplace_back("scalar", Tensor::scalar(-1.25, DType::f64));
+  test::save_npy((dir / "scalar.npy").string(), tensors.back().second);
+
+  const std::string from_torus = path("from_torus.safetensors");
+  save_safetensors(from_torus, tensors, {{"origin", "torus"}});
+  const std::string script = std::string(TORUS_SOURCE_DIR) + "/tests/safetensors_reference.py";
+  const std::string check = fmt::format("{} {} check {} {}", TORUS_TEST_PYTHON, script, from_torus, dir.string());
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+
+  const std::string from_python = path("from_python.safetensors");
+  const std::string write = fmt::format("{} {} write {} {}", TORUS_TEST_PYTHON, script, from_python, dir.string());
+  ASSERT_EQ(std::system(write.c_str()), 0) << write;
+  SafetensorsContents loaded = load_safetensors(from_python);
+  EXPECT_EQ(loaded.metadata.at("origin"), "python");
+  ASSERT_EQ(loaded.tensors.size(), tensors.size());
+  for (const auto& [name, got] : loaded.tensors) {
+    auto want = std::find_if(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
+    ASSERT_NE(want, tensors.end()) << name;
+    EXPECT_EQ(got.dtype(), want->second.dtype()) << name;
+    EXPECT_EQ(got.shape(), want->second.shape()) << name;
+    EXPECT_EQ(std::memcmp(got.raw_data(), want->second.raw_data(), got.nbytes()), 0) << name;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
