@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "kernels/common/error.h"
+#include "launcher/ckpt_command.h"
 
 namespace {
 
@@ -14,7 +15,8 @@ int run(int argc, char** argv) {
   CLI::App app{"Torus: distributed deep-learning training"};
   app.set_version_flag("--version", "torus 0.1.0");
   app.require_subcommand(0, 1);
-  // Commands arrive with their issues: train, launch, ckpt, eval, config.
+  torus::cli::add_ckpt_command(app);
+  // Commands still to come with their issues: train, launch, eval, config.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,78 @@
+// `torus ckpt inspect PATH [--json]`: every tensor's name, dtype, shape, byte size and
+// CRC-32 of its bytes, and the file's metadata. Reads .safetensors files today; HDF5
+// files and checkpoint directories come with the checkpoint issue.
+#include "launcher/ckpt_command.h"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "framework/io/safetensors.h"
+
+namespace torus::cli {
+namespace {
+
+uint32_t crc32_of(const Tensor& t) {
+  const auto* bytes = static_cast<const Bytef*>(t.raw_data());
+  uLong crc = crc32(0L, Z_NULL, 0);
+  size_t left = t.nbytes();
+  while (left > 0) {  // crc32 takes a 32-bit length
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+    crc = crc32(crc, bytes, chunk);
+    bytes += chunk;
+    left -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+void inspect(const std::string& path, bool as_json) {
+  const std::string extension = std::filesystem::path(path).extension().string();
+  if (extension != ".safetensors")
+    throw NotImplementedError(fmt::format(
+        "ckpt inspect: {}: only .safetensors files can be inspected so far (HDF5 files and "
+        "checkpoint directories are not supported yet)", path));
+  const io::SafetensorsContents contents = io::load_safetensors(path);
+  if (as_json) {
+    nlohmann::ordered_json doc = {{"file", path}, {"format", "safetensors"}, {"metadata", contents.metadata}};
+    doc["tensors"] = nlohmann::ordered_json::array();
+    for (const auto& [name, t] : contents.tensors)
+      doc["tensors"].push_back({{"name", name},
+                                {"dtype", io::safetensors_dtype_name(t.dtype())},
+                                {"shape", t.shape()},
+                                {"bytes", t.nbytes()},
+                                {"crc32", fmt::format("{:08x}", crc32_of(t))}});
+    std::puts(doc.dump(2).c_str());
+    return;
+  }
+  size_t total = 0, width = 4;
+  for (const auto& [name, t] : contents.tensors) width = std::max(width, name.size());
+  fmt::print("{}: safetensors, {} tensors\n", path, contents.tensors.size());
+  for (const auto& [key, value] : contents.metadata) fmt::print("  metadata {} = {}\n", key, value);
+  fmt::print("  {:<{}}  {:<5} {:<20} {:>14}  {}\n", "name", width, "dtype", "shape", "bytes", "crc32");
+  for (const auto& [name, t] : contents.tensors) {
+    fmt::print("  {:<{}}  {:<5} {:<20} {:>14}  {:08x}\n", name, width, io::safetensors_dtype_name(t.dtype()),
+               t.shape_str(), t.nbytes(), crc32_of(t));
+    total += t.nbytes();
+  }
+  fmt::print("  total {} bytes\n", total);
+}
+
+}  // namespace
+
+void add_ckpt_command(CLI::App& app) {
+  CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect checkpoint and weight files");
+  ckpt->require_subcommand(1);
+  CLI::App* inspect_cmd = ckpt->add_subcommand("inspect", "List the tensors of a .safetensors file");
+  auto path = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  inspect_cmd->add_option("PATH", *path, "a .safetensors file")->required();
+  inspect_cmd->add_flag("--json", *as_json, "print one JSON document");
+  inspect_cmd->callback([path, as_json] { inspect(*path, *as_json); });
+}
+
+}  // namespace torus::cli
