@@ -50,21 +50,6 @@ Tensor gemm_ready(const Tensor& t) { return gemm_operand(t) ? t : t.contiguous()
 
 Shape batch_shape(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
 
-// The broadcast of a's and b's batch dims (all but the last two), as NumPy broadcasts.
-Shape broadcast_batch(const Tensor& a, const Tensor& b) {
-  const Shape sa = batch_shape(a), sb = batch_shape(b);
-  const size_t dims = std::max(sa.size(), sb.size());
-  Shape batch(dims);
-  for (size_t i = 1; i <= dims; ++i) {  // aligned from the last batch dim
-    const int64_t da = i <= sa.size() ? sa[sa.size() - i] : 1;
-    const int64_t db = i <= sb.size() ? sb[sb.size() - i] : 1;
-    TORUS_CHECK(da == db || da == 1 || db == 1, "matmul: batch dims of {} and {} do not broadcast",
-                a.shape_str(), b.shape_str());
-    batch[dims - i] = da == 1 ? db : da;
-  }
-  return batch;
-}
-
 Shape with_matrix(Shape batch, int64_t rows, int64_t cols) {
   batch.push_back(rows);
   batch.push_back(cols);
@@ -147,7 +132,7 @@ Tensor product(const Tensor& a, const Tensor& b) {
       return out.view(with_matrix(batch_shape(a), m, n));
     }
   }
-  const Shape batch = broadcast_batch(a, b);
+  const Shape batch = broadcast_shapes({batch_shape(a), batch_shape(b)}, "matmul (batch dims)");
   Tensor out = Tensor::empty(with_matrix(batch, m, n), a.dtype());
   gemm_batched(gemm_ready(a).expand(with_matrix(batch, m, k)),
                gemm_ready(b).expand(with_matrix(batch, k, n)), out, 0.0);

@@ -39,15 +39,6 @@ std::vector<Tensor> make_inputs(const OpSample& sample, DType dtype, uint64_t se
   return inputs;
 }
 
-bool differentiable(const OpSample& sample) {
-  auto inputs = make_inputs(sample, DType::f64, 1);
-  bool any = false;
-  for (auto& t : inputs) any |= t.requires_grad();
-  if (!any) return false;
-  Tensor out = sample.call(inputs);
-  return is_floating(out.dtype()) && out.requires_grad();
-}
-
 std::string test_name(const std::string& sample_name) {
   std::string name = sample_name;
   for (char& c : name)

@@ -13,9 +13,6 @@ namespace torus::test {
 // drawn from a generator seeded by `seed`; requires_grad set as the sample says.
 std::vector<Tensor> make_inputs(const OpSample& sample, DType dtype, uint64_t seed);
 
-// True if the sample's output is differentiable (floating) for these inputs.
-bool differentiable(const OpSample& sample);
-
 // gtest-friendly name: letters, digits and underscores only.
 std::string test_name(const std::string& sample_name);
 
