@@ -17,12 +17,11 @@
 namespace torus::cli {
 namespace {
 
-uint32_t crc32_of(const Tensor& t) {
-  const auto* bytes = static_cast<const Bytef*>(t.raw_data());
+uint32_t crc32_of(const uint8_t* bytes, uint64_t size) {
   uLong crc = crc32(0L, Z_NULL, 0);
-  size_t left = t.nbytes();
+  uint64_t left = size;
   while (left > 0) {  // crc32 takes a 32-bit length
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(left, 1u << 30));
     crc = crc32(crc, bytes, chunk);
     bytes += chunk;
     left -= chunk;
@@ -36,28 +35,34 @@ void inspect(const std::string& path, bool as_json) {
     throw NotImplementedError(fmt::format(
         "ckpt inspect: {}: only .safetensors files can be inspected so far (HDF5 files and "
         "checkpoint directories are not supported yet)", path));
-  const io::SafetensorsContents contents = io::load_safetensors(path);
+  // Any valid file is listed, including dtypes Torus cannot compute in.
+  const io::MappedSafetensors file = io::map_safetensors(path);
+  const auto& entries = file.index.entries;
+  auto crc_of = [&](const io::SafetensorsEntry& e) {
+    return fmt::format("{:08x}", crc32_of(file.bytes_of(e), e.end - e.begin));
+  };
   if (as_json) {
-    nlohmann::ordered_json doc = {{"file", path}, {"format", "safetensors"}, {"metadata", contents.metadata}};
+    nlohmann::ordered_json doc = {{"file", path}, {"format", "safetensors"}, {"metadata", file.index.metadata}};
     doc["tensors"] = nlohmann::ordered_json::array();
-    for (const auto& [name, t] : contents.tensors)
-      doc["tensors"].push_back({{"name", name},
-                                {"dtype", io::safetensors_dtype_name(t.dtype())},
-                                {"shape", t.shape()},
-                                {"bytes", t.nbytes()},
-                                {"crc32", fmt::format("{:08x}", crc32_of(t))}});
+    for (const io::SafetensorsEntry& e : entries)
+      doc["tensors"].push_back({{"name", e.name},
+                                {"dtype", e.dtype},
+                                {"shape", e.shape},
+                                {"bytes", e.end - e.begin},
+                                {"crc32", crc_of(e)}});
     std::puts(doc.dump(2).c_str());
     return;
   }
-  size_t total = 0, width = 4;
-  for (const auto& [name, t] : contents.tensors) width = std::max(width, name.size());
-  fmt::print("{}: safetensors, {} tensors\n", path, contents.tensors.size());
-  for (const auto& [key, value] : contents.metadata) fmt::print("  metadata {} = {}\n", key, value);
-  fmt::print("  {:<{}}  {:<5} {:<20} {:>14}  {}\n", "name", width, "dtype", "shape", "bytes", "crc32");
-  for (const auto& [name, t] : contents.tensors) {
-    fmt::print("  {:<{}}  {:<5} {:<20} {:>14}  {:08x}\n", name, width, io::safetensors_dtype_name(t.dtype()),
-               t.shape_str(), t.nbytes(), crc32_of(t));
-    total += t.nbytes();
+  uint64_t total = 0;
+  size_t width = 4;
+  for (const io::SafetensorsEntry& e : entries) width = std::max(width, e.name.size());
+  fmt::print("{}: safetensors, {} tensors\n", path, entries.size());
+  for (const auto& [key, value] : file.index.metadata) fmt::print("  metadata {} = {}\n", key, value);
+  fmt::print("  {:<{}}  {:<7} {:<20} {:>14}  {}\n", "name", width, "dtype", "shape", "bytes", "crc32");
+  for (const io::SafetensorsEntry& e : entries) {
+    fmt::print("  {:<{}}  {:<7} {:<20} {:>14}  {}\n", e.name, width, e.dtype, shape_str(e.shape), e.end - e.begin,
+               crc_of(e));
+    total += e.end - e.begin;
   }
   fmt::print("  total {} bytes\n", total);
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -68,6 +69,35 @@ TEST_F(CkptInspect, ListsTensorsWithChecksumsAsTextAndJson) {
   EXPECT_EQ(doc["tensors"][0]["bytes"], 24);
   EXPECT_EQ(doc["tensors"][0]["crc32"], fmt::format("{:08x}", crc));
   EXPECT_EQ(doc["tensors"][1]["dtype"], "BF16");
+}
+
+// Any valid file is listed, whatever its dtypes: those Torus cannot compute in too.
+TEST_F(CkptInspect, ListsEveryDtypeOfTheFormat) {
+  const std::string file = std::string(TORUS_SOURCE_DIR) + "/tests/data/safetensors/valid/every_format_dtype.safetensors";
+  ToolRun json = run_tool("ckpt inspect --json " + file);
+  ASSERT_EQ(json.status, 0) << json.output;
+  const auto doc = nlohmann::json::parse(json.output);
+  ASSERT_EQ(doc["tensors"].size(), 20u);
+  std::set<std::string> dtypes;
+  for (const auto& t : doc["tensors"]) dtypes.insert(t["dtype"].get<std::string>());
+  for (const char* d : {"BOOL", "F8_E4M3", "F4", "F6_E2M3", "U16", "U64", "C64", "BF16"})
+    EXPECT_TRUE(dtypes.count(d)) << d;
+  EXPECT_EQ(doc["tensors"][0]["bytes"], 8);
+}
+
+// Every file of the malformed corpus gives one line on stderr and a non-zero status.
+TEST_F(CkptInspect, RejectsEveryMalformedCorpusFileInOneLine) {
+  const auto dir = std::filesystem::path(TORUS_SOURCE_DIR) / "tests/data/safetensors/malformed";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    ++files;
+    ToolRun r = run_tool("ckpt inspect " + entry.path().string());
+    EXPECT_EQ(r.status, 1) << entry.path();
+    EXPECT_EQ(r.output.rfind("torus: ", 0), 0u) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  }
+  EXPECT_GE(files, 25);
 }
 
 TEST_F(CkptInspect, BrokenMissingAndUnsupportedFilesFailInOneLine) {

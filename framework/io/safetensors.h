@@ -3,8 +3,11 @@
 // so reading validates every field before trusting any of it.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/nn/module.h"
 
@@ -17,6 +20,31 @@ struct SafetensorsContents {
   Metadata metadata;     // the header's "__metadata__"
 };
 
+// One tensor as a validated header describes it. The dtype is kept as the file spells
+// it, so files holding dtypes Torus does not compute in (BOOL, F8_E4M3, U16, ...) can
+// still be listed and checksummed.
+struct SafetensorsEntry {
+  std::string name;
+  std::string dtype;
+  Shape shape;
+  uint64_t begin = 0, end = 0;  // byte range within the data section
+};
+
+struct SafetensorsIndex {
+  std::vector<SafetensorsEntry> entries;  // in data-offset order
+  Metadata metadata;
+  uint64_t data_start = 0;  // file offset of the data section
+};
+
+// A mapped file whose header has been validated; the bytes stay mapped while it lives.
+struct MappedSafetensors {
+  std::shared_ptr<Storage> backing;
+  SafetensorsIndex index;
+  const uint8_t* bytes_of(const SafetensorsEntry& entry) const {
+    return static_cast<const uint8_t*>(backing->data()) + index.data_start + entry.begin;
+  }
+};
+
 // Writes tensors (any Torus dtype, made contiguous) in the given order, with the header
 // padded by spaces so the data starts 8-byte aligned.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
@@ -24,11 +52,18 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 
 // Maps the file and returns tensors that view the mapping (read-only use: writing into
 // them is an error of the caller). Any violation of the format is one IOError naming
-// the file and the problem.
+// the file and the problem; so is a valid file holding a dtype Torus does not support.
 SafetensorsContents load_safetensors(const std::string& path);
 
-// Validates and parses an in-memory file image; `name` is used in error messages and
-// `backing` keeps the bytes alive for the returned tensors.
+// Maps the file and validates its header, accepting every dtype of the format.
+MappedSafetensors map_safetensors(const std::string& path);
+
+// Validates an in-memory file image against every rule of the format (`name` is used
+// in error messages). Nothing sized by the file is allocated before it is checked.
+SafetensorsIndex parse_safetensors_index(const uint8_t* bytes, uint64_t size, const std::string& name);
+
+// Validates and parses an in-memory file image into tensors; `backing` keeps the
+// bytes alive for the returned tensors.
 SafetensorsContents parse_safetensors(const std::shared_ptr<Storage>& backing, const std::string& name);
 
 // "F32", "BF16", ... as the format spells them.
