@@ -96,6 +96,19 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
                                  fmt::join(missing, ", "), fmt::join(unexpected, ", ")));
 }
 
+void Module::collect_modules(const std::string& prefix,
+                             std::vector<std::pair<std::string, const Module*>>& out) const {
+  out.emplace_back(prefix, this);
+  for (const auto& [name, child] : children_)
+    child->collect_modules(prefix.empty() ? name : prefix + "." + name, out);
+}
+
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out;
+  collect_modules("", out);
+  return out;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [_, child] : children_) child->train(on);

@@ -3,6 +3,7 @@
 // checkpoint keys, laid out as PyTorch's so checkpoints load into torch.nn as they are.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,6 +33,12 @@ class Module {
   // strict, missing and unexpected keys are errors that list them.
   void load_state_dict(const NamedTensors& state, bool strict = true);
 
+  // Direct children in registration order, and every module below this one (depth first,
+  // this module first, named by dotted path; "" is this module).
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
+
+  // Sets training mode here and in every child (Dropout reads it).
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
@@ -46,6 +53,7 @@ class Module {
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> child) {
     check_new_name(name);
+    TORUS_CHECK(child != nullptr, "register_module: child '{}' is null", name);
     children_.emplace_back(name, child);
     return child;
   }
@@ -53,11 +61,22 @@ class Module {
  private:
   void check_new_name(const std::string& name) const;
   void collect(const std::string& prefix, bool parameters, bool buffers, NamedTensors& out) const;
+  void collect_modules(const std::string& prefix, std::vector<std::pair<std::string, const Module*>>& out) const;
 
   NamedTensors parameters_;
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+};
+
+// A module whose forward maps one tensor to one tensor: every layer of the model zoo, and
+// what Sequential chains and the model builders return. forward is const: a module's
+// state changes only through its parameters (optimizers) and train()/eval(); Dropout's
+// generator is shared state held by pointer.
+class Layer : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) const = 0;
+  Tensor operator()(const Tensor& x) const { return forward(x); }
 };
 
 }  // namespace torus

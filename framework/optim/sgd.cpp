@@ -5,48 +5,57 @@
 //   p -= lr * d
 #include "framework/optim/sgd.h"
 
-#include "framework/autograd/grad_mode.h"
-#include "framework/ops/ops.h"
+#include "framework/optim/fused_updates.h"
+#include "framework/tensor/dtype.h"
 
 namespace torus::optim {
 
-Optimizer::Optimizer(std::vector<Tensor> parameters) : parameters_(std::move(parameters)) {
-  for (const Tensor& p : parameters_)
-    TORUS_CHECK(p.requires_grad() && p.is_leaf(),
-                "optimizer: every parameter must be a leaf that requires grad ('{}' is not)", p.name());
+Sgd::Sgd(const NamedTensors& parameters, const SgdOptions& options) : Optimizer(parameters), options_(options) {
+  configure();
 }
 
-void Optimizer::zero_grad() {
-  for (const Tensor& p : parameters_) p.zero_grad();
+Sgd::Sgd(const std::vector<Tensor>& parameters, const SgdOptions& options)
+    : Optimizer(parameters), options_(options) {
+  configure();
 }
 
-Sgd::Sgd(std::vector<Tensor> parameters, const SgdOptions& options)
-    : Optimizer(std::move(parameters)), options_(options), momentum_(parameters_.size()) {
-  TORUS_CHECK(options.lr >= 0, "SGD: learning rate must be >= 0, got {}", options.lr);
-  TORUS_CHECK(options.momentum >= 0, "SGD: momentum must be >= 0, got {}", options.momentum);
-  TORUS_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
-              "SGD: Nesterov momentum needs momentum > 0 and dampening 0");
-  lr_ = options.lr;
+// Validates the options, then sets the learning rate and the state fields.
+void Sgd::configure() {
+  const SgdOptions& o = options_;
+  TORUS_CHECK(o.lr >= 0, "SGD: learning rate must be >= 0, got {}", o.lr);
+  TORUS_CHECK(o.momentum >= 0, "SGD: momentum must be >= 0, got {}", o.momentum);
+  TORUS_CHECK(o.weight_decay >= 0, "SGD: weight_decay must be >= 0, got {}", o.weight_decay);
+  TORUS_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
+              "SGD: Nesterov momentum needs momentum > 0 and dampening 0 (got momentum {}, dampening {})",
+              o.momentum, o.dampening);
+  lr_ = o.lr;
+  if (o.momentum != 0) set_state_fields({"momentum_buffer"});
+}
+
+Tensor Sgd::initial_state(size_t /*field*/, const Tensor& param) const {
+  return Tensor::zeros(param.shape(), param.dtype());
 }
 
 void Sgd::step() {
-  NoGradGuard no_grad;
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    const Tensor& p = parameters_[i];
-    Tensor d = p.grad();
-    if (!d.defined()) continue;
-    if (options_.weight_decay != 0) d = add(d, p * options_.weight_decay);
-    if (options_.momentum != 0) {
-      Tensor& buf = momentum_[i];
-      if (!buf.defined()) {
-        buf = d.clone();
-      } else {
-        axpby_(buf, options_.momentum, d, 1.0 - options_.dampening);
-      }
-      d = options_.nesterov ? add(d, buf * options_.momentum) : buf;
-    }
-    add_(p, d, -lr_);
+  const bool has_momentum = options_.momentum != 0;
+  for (size_t i = 0; i < parameters().size(); ++i) {
+    const Tensor g = checked_grad(i, "SGD");
+    if (!g.defined()) continue;
+    const Tensor& p = parameters()[i];
+    const bool first = has_momentum && !has_state(i);
+    Tensor buf = has_momentum ? state(i)[0] : Tensor();
+    dispatch_floating(p.dtype(), "SGD", [&]<class T>() {
+      const fused::SgdScalars<T> s{static_cast<T>(lr_),
+                                   static_cast<T>(options_.momentum),
+                                   static_cast<T>(1.0 - options_.dampening),
+                                   static_cast<T>(options_.weight_decay),
+                                   options_.nesterov,
+                                   has_momentum,
+                                   first};
+      fused::sgd<T>(p.data<T>(), g.data<T>(), has_momentum ? buf.data<T>() : nullptr, p.numel(), s);
+    });
   }
+  count_step();
 }
 
 }  // namespace torus::optim

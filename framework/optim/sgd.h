@@ -1,5 +1,6 @@
 // Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay,
-// with the update rule of torch.optim.SGD.
+// with the update rule of torch.optim.SGD. State per parameter: "momentum_buffer" (only
+// with momentum > 0).
 #pragma once
 
 #include "framework/optim/optimizer.h"
@@ -16,15 +17,17 @@ struct SgdOptions {
 
 class Sgd : public Optimizer {
  public:
-  Sgd(std::vector<Tensor> parameters, const SgdOptions& options);
+  Sgd(const NamedTensors& parameters, const SgdOptions& options);
+  Sgd(const std::vector<Tensor>& parameters, const SgdOptions& options);
   void step() override;
 
-  // Momentum buffers, one per parameter (undefined before the first step): optimizer state.
-  const std::vector<Tensor>& momentum_buffers() const { return momentum_; }
+  const SgdOptions& options() const { return options_; }
 
  private:
+  void configure();
+  Tensor initial_state(size_t field, const Tensor& param) const override;
+
   SgdOptions options_;
-  std::vector<Tensor> momentum_;
 };
 
 }  // namespace torus::optim

@@ -1,0 +1,80 @@
+// Global gradient norm and clipping (see clip_grad.h). Partial sums are per thread and
+// added in thread order, so a result depends only on the data and the thread count.
+#include "framework/optim/clip_grad.h"
+
+#include <array>
+#include <cmath>
+
+#include "framework/tensor/dtype.h"
+#include "kernels/cpu/parallel.h"
+
+namespace torus::optim {
+namespace {
+
+constexpr int kMaxThreads = 512;
+
+// Σ |g|^p over one contiguous gradient (max |g| for the infinity norm), in double.
+template <class T>
+double reduce_gradient(const T* g, int64_t n, double p) {
+  std::array<double, kMaxThreads> partial{};
+  const bool inf = std::isinf(p), square = p == 2.0;
+  cpu::parallel_for(n, cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+    double acc = 0;
+    if (inf) {
+      for (int64_t i = begin; i < end; ++i) {
+        const double a = std::abs(static_cast<double>(g[i]));
+        acc = a > acc || std::isnan(a) ? a : acc;
+      }
+    } else if (square) {
+      for (int64_t i = begin; i < end; ++i) acc += static_cast<double>(g[i]) * static_cast<double>(g[i]);
+    } else {
+      for (int64_t i = begin; i < end; ++i) acc += std::pow(std::abs(static_cast<double>(g[i])), p);
+    }
+    const int t = omp_get_thread_num();
+    TORUS_ASSERT(t < kMaxThreads, "clip_grad_norm: thread {} beyond {}", t, kMaxThreads);
+    partial[t] = acc;
+  });
+  double total = 0;
+  for (double v : partial) total = inf ? (v > total || std::isnan(v) ? v : total) : total + v;
+  return total;
+}
+
+}  // namespace
+
+double grad_norm(const std::vector<Tensor>& parameters, double norm_type) {
+  TORUS_CHECK(norm_type > 0, "clip_grad_norm: norm_type must be > 0 (or infinity), got {}", norm_type);
+  const bool inf = std::isinf(norm_type);
+  double total = 0;
+  for (const Tensor& p : parameters) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    TORUS_CHECK(g.is_contiguous(), "clip_grad_norm: gradient of '{}' of shape {} is not contiguous", p.name(),
+                g.shape_str());
+    const double part = dispatch_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
+      return reduce_gradient(g.data<T>(), g.numel(), norm_type);
+    });
+    total = inf ? (part > total || std::isnan(part) ? part : total) : total + part;
+  }
+  return inf ? total : (norm_type == 2.0 ? std::sqrt(total) : std::pow(total, 1.0 / norm_type));
+}
+
+double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm, double norm_type) {
+  TORUS_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got {}", max_norm);
+  const double norm = grad_norm(parameters, norm_type);
+  const double coef = std::min(max_norm / (norm + 1e-6), 1.0);
+  if (coef == 1.0) return norm;  // multiplying by one changes nothing
+  for (const Tensor& p : parameters) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    dispatch_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
+      T* data = g.data<T>();
+      const T c = static_cast<T>(coef);
+      cpu::parallel_for(g.numel(), cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) data[i] *= c;
+      });
+    });
+  }
+  return norm;
+}
+
+}  // namespace torus::optim
