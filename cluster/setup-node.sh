@@ -12,7 +12,8 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
-  python3-torch python3-numpy python3-h5py
+  python3-torch python3-numpy python3-h5py python3-venv
+  clang libclang-rt-14-dev libomp-14-dev
 )
 
 missing=()

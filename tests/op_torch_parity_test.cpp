@@ -1,6 +1,7 @@
 // Every op sample in the registry against PyTorch in f32: forward output and the
-// gradient of every input, |torus - torch| <= atol + rtol |torch|. The inputs cross to
-// Python as .npy files; torch_reference.py evaluates each sample's torch expression.
+// gradient of every input, |torus - torch| <= atol + rtol |torch|. The tensors cross to
+// Python and back as safetensors files; torch_reference.py evaluates each sample's torch
+// expression.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -10,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/tensor/random.h"
-#include "support/npy.h"
+#include "framework/io/safetensors.h"
 #include "support/op_samples.h"
 
 namespace torus::test {
@@ -19,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Result {
-  std::string id;  // file prefix of this sample in the exchange directory
+  std::string id;  // name prefix of this sample's tensors in the exchange files
   std::vector<Tensor> inputs;
   Tensor out;
   bool differentiable = false;
@@ -36,12 +37,20 @@ class TorchReference {
   const fs::path& dir() const { return dir_; }
   const std::string& error() const { return error_; }
   Result& result(const std::string& name) { return results_.at(name); }
+  // A tensor PyTorch computed ("<id>.out", "<id>.grad_in<i>").
+  Tensor torch_tensor(const std::string& key) const {
+    for (const auto& [name, t] : torch_results_.tensors)
+      if (name == key) return t;
+    ADD_FAILURE() << "PyTorch wrote no tensor " << key;
+    return {};
+  }
 
  private:
   TorchReference() {
     dir_ = fs::temp_directory_path() / fmt::format("torus_parity_{}", ::getpid());
     fs::create_directories(dir_);
     nlohmann::json manifest = nlohmann::json::array();
+    NamedTensors exchange;
     int case_index = 0;
     for (const OpSample& sample : op_samples()) {
       const std::string id = fmt::format("c{}", case_index++);
@@ -53,22 +62,23 @@ class TorchReference {
       nlohmann::json entry = {{"name", sample.name}, {"id", id}, {"torch", sample.torch}};
       entry["inputs"] = nlohmann::json::array();
       for (size_t i = 0; i < r.inputs.size(); ++i) {
-        const std::string file = fmt::format("{}_in{}.npy", id, i);
-        save_npy((dir_ / file).string(), r.inputs[i].detach());
-        entry["inputs"].push_back({{"file", file}, {"requires_grad", r.inputs[i].requires_grad()}});
+        const std::string key = fmt::format("{}.in{}", id, i);
+        exchange.emplace_back(key, r.inputs[i].detach());
+        entry["inputs"].push_back({{"key", key}, {"requires_grad", r.inputs[i].requires_grad()}});
       }
-      save_npy((dir_ / (id + "_torus_out.npy")).string(), r.out.detach());
+      exchange.emplace_back(id + ".torus_out", r.out.detach());
       if (r.differentiable) {
         Generator gen(7);
         Tensor projection = Tensor::randn(r.out.shape(), gen, DType::f32);
-        save_npy((dir_ / (id + "_grad_out.npy")).string(), projection);
+        exchange.emplace_back(id + ".grad_out", projection);
         r.out.backward(projection);
-        entry["grad_out"] = id + "_grad_out.npy";
+        entry["grad_out"] = id + ".grad_out";
       }
       manifest.push_back(entry);
       results_.emplace(sample.name, std::move(r));
     }
     std::ofstream(dir_ / "manifest.json") << manifest.dump(1);
+    io::save_safetensors((dir_ / "torus.safetensors").string(), exchange);
     const std::string command = fmt::format("{} {} {} > {} 2>&1", TORUS_TEST_PYTHON,
                                             TORUS_TORCH_REFERENCE_SCRIPT, dir_.string(),
                                             (dir_ / "python.log").string());
@@ -76,7 +86,9 @@ class TorchReference {
       std::ifstream log(dir_ / "python.log");
       error_ = "the PyTorch reference script failed: " + command + "\n" +
                std::string(std::istreambuf_iterator<char>(log), {});
+      return;
     }
+    torch_results_ = io::load_safetensors((dir_ / "torch.safetensors").string());
   }
 
   ~TorchReference() {
@@ -90,6 +102,7 @@ class TorchReference {
   fs::path dir_;
   std::string error_;
   std::map<std::string, Result> results_;
+  io::SafetensorsContents torch_results_;
 };
 
 void expect_close(const Tensor& got, const Tensor& want, double rtol, const std::string& what) {
@@ -110,15 +123,15 @@ TEST_P(OpTorchParity, ForwardAndBackwardMatchPyTorch) {
   const OpSample& sample = GetParam();
   TorchReference& reference = TorchReference::get();
   ASSERT_TRUE(reference.error().empty()) << reference.error();
-  const fs::path& dir = reference.dir();
   Result& r = reference.result(sample.name);
   const std::string& id = r.id;
-  Tensor want = load_npy((dir / (id + "_torch_out.npy")).string());
+  Tensor want = reference.torch_tensor(id + ".out");
+  ASSERT_TRUE(want.defined());
   expect_close(r.out.detach(), want.to(r.out.dtype()), sample.rtol, sample.name + " forward");
   if (!r.differentiable) return;
   for (size_t i = 0; i < r.inputs.size(); ++i) {
     if (!r.inputs[i].requires_grad()) continue;
-    Tensor torch_grad = load_npy((dir / fmt::format("{}_grad_in{}.npy", id, i)).string());
+    Tensor torch_grad = reference.torch_tensor(fmt::format("{}.grad_in{}", id, i));
     ASSERT_TRUE(r.inputs[i].grad().defined()) << sample.name << ": input " << i << " has no grad";
     expect_close(r.inputs[i].grad(), torch_grad, sample.rtol,
                  fmt::format("{} grad of input {}", sample.name, i));

@@ -9,7 +9,6 @@
 #include "framework/io/safetensors.h"
 #include "framework/ops/ops.h"
 #include "framework/tensor/random.h"
-#include "support/npy.h"
 
 namespace torus::io {
 namespace {
@@ -125,41 +124,53 @@ TEST(SafetensorsCorpus, ValidFilesOfEveryFormatDtypeAreAcceptedAndTorusDtypesLoa
   EXPECT_EQ(misaligned.tensors.at(1).second.select(0, 1).item(), -2.0) << "the misaligned f32 tensor";
 }
 
-// Files cross to an independent reader and writer written from the spec in Python.
-TEST_F(Safetensors, AnIndependentPythonReaderAndWriterAgreeBitForBit) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / fmt::format("torus_st_interop_{}", ::getpid());
-  fs::create_directories(dir);
-  Generator gen(11);
+// The tensors tests/safetensors_interop.py builds from the same formula: exact in every
+// dtype, so each side checks the other's files bit for bit.
+NamedTensors interop_tensors() {
   NamedTensors tensors;
-  for (DType t : {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8}) {
-    Tensor value = (Tensor::randn({2, 3, 4}, gen, DType::f64) * 50.0).to(t);
-    tensors.emplace_back(std::string(dtype_name(t)), value);
-    test::save_npy((dir / (std::string(dtype_name(t)) + ".npy")).string(), value);
+  for (DType t : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8}) {
+    Tensor value = Tensor::empty({2, 3, 4}, DType::f64);
+    double* v = value.data<double>();
+    for (int k = 0; k < 24; ++k) v[k] = t == DType::u8 ? (k * 7) % 256 : is_floating(t) ? (k - 12) * 0.25 : k - 12;
+    tensors.emplace_back(std::string(dtype_name(t)), value.to(t));
   }
   tensors.emplace_back("scalar", Tensor::scalar(-1.25, DType::f64));
-  test::save_npy((dir / "scalar.npy").string(), tensors.back().second);
+  tensors.emplace_back("empty", Tensor::zeros({0, 4}));
+  return tensors;
+}
 
-  const std::string from_torus = path("from_torus.safetensors");
-  save_safetensors(from_torus, tensors, {{"origin", "torus"}});
-  const std::string script = std::string(TORUS_SOURCE_DIR) + "/tests/safetensors_reference.py";
-  const std::string check = fmt::format("{} {} check {} {}", TORUS_TEST_PYTHON, script, from_torus, dir.string());
-  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+int run_interop(const std::string& command, const std::string& file) {
+  const std::string line = fmt::format("{} {}/tests/safetensors_interop.py {} {}", TORUS_TEST_PYTHON,
+                                       TORUS_SOURCE_DIR, command, file);
+  return std::system(line.c_str());
+}
 
-  const std::string from_python = path("from_python.safetensors");
-  const std::string write = fmt::format("{} {} write {} {}", TORUS_TEST_PYTHON, script, from_python, dir.string());
-  ASSERT_EQ(std::system(write.c_str()), 0) << write;
-  SafetensorsContents loaded = load_safetensors(from_python);
-  EXPECT_EQ(loaded.metadata.at("origin"), "python");
-  ASSERT_EQ(loaded.tensors.size(), tensors.size());
-  for (const auto& [name, got] : loaded.tensors) {
-    auto want = std::find_if(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
-    ASSERT_NE(want, tensors.end()) << name;
-    EXPECT_EQ(got.dtype(), want->second.dtype()) << name;
-    EXPECT_EQ(got.shape(), want->second.shape()) << name;
-    EXPECT_EQ(std::memcmp(got.raw_data(), want->second.raw_data(), got.nbytes()), 0) << name;
+// Torus's files read by the PyPI `safetensors` package and by a spec reader in Python.
+TEST_F(Safetensors, PythonReadersReadTorusFilesBitForBit) {
+  const std::string file = path("from_torus.safetensors");
+  save_safetensors(file, interop_tensors(), {{"origin", "torus"}});
+  EXPECT_EQ(run_interop("check", file), 0) << "see the Python assertion above";
+}
+
+// Files of the PyPI writer and of a spec writer in Python read by Torus.
+TEST_F(Safetensors, TorusReadsPythonWrittenFilesBitForBit) {
+  const NamedTensors want = interop_tensors();
+  for (const std::string writer : {"pypi", "spec"}) {
+    const std::string file = path("from_" + writer + ".safetensors");
+    ASSERT_EQ(run_interop("write-" + writer, file), 0) << writer;
+    SafetensorsContents loaded = load_safetensors(file);
+    EXPECT_EQ(loaded.metadata.at("origin"), writer);
+    ASSERT_EQ(loaded.tensors.size(), want.size()) << writer;
+    for (const auto& [name, expected] : want) {
+      const auto got = std::find_if(loaded.tensors.begin(), loaded.tensors.end(),
+                                    [&name = name](const auto& p) { return p.first == name; });
+      ASSERT_NE(got, loaded.tensors.end()) << writer << " " << name;
+      EXPECT_EQ(got->second.dtype(), expected.dtype()) << writer << " " << name;
+      EXPECT_EQ(got->second.shape(), expected.shape()) << writer << " " << name;
+      EXPECT_EQ(std::memcmp(got->second.raw_data(), expected.raw_data(), expected.nbytes()), 0)
+          << writer << " " << name;
+    }
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

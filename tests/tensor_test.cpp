@@ -2,6 +2,8 @@
 // generator's reproducibility and the caching allocator.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 
 #include "framework/ops/ops.h"
@@ -109,6 +111,18 @@ TEST(Tensor, DtypeConversionRoundTripsAndRounds) {
   EXPECT_TRUE(std::isnan(Tensor::scalar(NAN).to(DType::bf16).item()));
   // f16 subnormals: 2^-24 is the smallest.
   EXPECT_EQ(Tensor::scalar(std::ldexp(1.0, -24)).to(DType::f16).item(), std::ldexp(1.0, -24));
+}
+
+// Float to integer is defined for every value: truncation, NaN to 0, saturation at the
+// int64 range, low bits for narrower types (as PyTorch on x86 for in-range values).
+TEST(Tensor, FloatToIntegerConversionIsDefinedForEveryValue) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const Tensor x = Tensor::from_vector({-5.5, 300.7, 2.9, nan, 1e30, -1e30}, {6}, DType::f64);
+  EXPECT_EQ(x.to(DType::u8).to_vector<double>(), (std::vector<double>{251, 44, 2, 0, 255, 0}));
+  EXPECT_EQ(x.to(DType::i32).to_vector<double>(), (std::vector<double>{-5, 300, 2, 0, -1, 0}));
+  EXPECT_EQ(x.to(DType::i64).to_vector<double>(),
+            (std::vector<double>{-5, 300, 2, 0, 9223372036854775807.0, -9223372036854775808.0}));
+  EXPECT_EQ(x.to(DType::bf16).to(DType::u8).to_vector<double>()[0], 251) << "through a half type too";
 }
 
 TEST(Tensor, EveryDtypeStoresAndConverts) {

@@ -154,7 +154,7 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   Shape shape = x.shape();
   if (!keepdim && x.dim() > 0) values = values.squeeze(dim);
   // The gradient flows to the position of the maximum only.
-  return record("max", values, {x}, [shape, indices, dim, dtype = x.dtype()](const Tensor& g) {
+  return record("max", values, {x}, [shape, indices = indices, dim, dtype = x.dtype()](const Tensor& g) {
     Tensor grad = Tensor::zeros(shape, dtype);
     Tensor g_kept = g.reshape(indices.shape()).contiguous();
     const AxisLayout axis = axis_layout(shape, dim);

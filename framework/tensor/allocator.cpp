@@ -1,6 +1,7 @@
 // Caching host allocator (see allocator.h).
 #include "framework/tensor/allocator.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <new>
@@ -8,6 +9,22 @@
 #include "kernels/common/error.h"
 
 namespace torus {
+namespace {
+
+#ifdef TORUS_SANITIZE
+// Sanitizer builds allocate the exact size and hand every block back at once, so
+// AddressSanitizer sees each overflow and each use after free.
+constexpr bool kCacheBlocks = false;
+#else
+constexpr bool kCacheBlocks = true;
+#endif
+
+void* system_allocate(size_t alignment, size_t size) {
+  void* block = nullptr;
+  return ::posix_memalign(&block, alignment, size) == 0 ? block : nullptr;
+}
+
+}  // namespace
 
 HostAllocator& HostAllocator::instance() {
   // Never destroyed: tensors in static storage may be freed after main returns.
@@ -26,7 +43,7 @@ size_t HostAllocator::round_size(size_t bytes) {
 }
 
 void* HostAllocator::allocate(size_t bytes) {
-  const size_t size = round_size(bytes);
+  const size_t size = kCacheBlocks ? round_size(bytes) : std::max<size_t>(bytes, 1);
   std::lock_guard lock(mutex_);
   void* block = nullptr;
   if (auto it = free_blocks_.find(size); it != free_blocks_.end()) {
@@ -34,7 +51,7 @@ void* HostAllocator::allocate(size_t bytes) {
     free_blocks_.erase(it);
     ++stats_.cache_hits;
   } else {
-    block = std::aligned_alloc(kAlignment, size);
+    block = system_allocate(kAlignment, size);
     if (block == nullptr) {
       // Give the cache back and try once more before failing.
       for (auto& [cached_size, cached] : free_blocks_) {
@@ -42,7 +59,7 @@ void* HostAllocator::allocate(size_t bytes) {
         stats_.reserved_bytes -= cached_size;
       }
       free_blocks_.clear();
-      block = std::aligned_alloc(kAlignment, size);
+      block = system_allocate(kAlignment, size);
       if (block == nullptr)
         throw Error(fmt::format("out of host memory allocating {} bytes ({} in use)", size,
                                 stats_.allocated_bytes));
@@ -63,7 +80,12 @@ void HostAllocator::deallocate(void* ptr) {
   auto it = live_blocks_.find(ptr);
   TORUS_ASSERT(it != live_blocks_.end(), "freeing a block this allocator does not own");
   stats_.allocated_bytes -= it->second;
-  free_blocks_.emplace(it->second, ptr);
+  if (kCacheBlocks) {
+    free_blocks_.emplace(it->second, ptr);
+  } else {
+    std::free(ptr);
+    stats_.reserved_bytes -= it->second;
+  }
   live_blocks_.erase(it);
 }
 
