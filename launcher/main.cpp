@@ -8,6 +8,8 @@
 
 #include "kernels/common/error.h"
 #include "launcher/ckpt_command.h"
+#include "launcher/config_command.h"
+#include "launcher/config_error.h"
 
 namespace {
 
@@ -16,7 +18,8 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", "torus 0.1.0");
   app.require_subcommand(0, 1);
   torus::cli::add_ckpt_command(app);
-  // Commands still to come with their issues: train, launch, eval, config.
+  torus::cli::add_config_command(app);
+  // Commands still to come with their issues: train, launch, eval.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -33,6 +36,9 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
+  } catch (const torus::config::ConfigError& e) {
+    std::fprintf(stderr, "torus: %s\n", e.what());
+    return 2;  // a user error in a config or override, like a bad command line: nothing ran
   } catch (const torus::Error& e) {
     std::fprintf(stderr, "torus: %s\n", e.what());
   } catch (const std::exception& e) {
