@@ -15,7 +15,7 @@ enum class OptimizerKind { sgd, adam, adamw };
 struct OptimizerOptions {
   OptimizerKind kind = OptimizerKind::sgd;
   double lr = 0.01;
-  std::optional<double> weight_decay;  // default: 0.01 for AdamW, 0 otherwise (torch's)
+  std::optional<double> weight_decay = std::nullopt;  // default: 0.01 for AdamW, 0 otherwise (torch's)
   // sgd
   double momentum = 0.0;
   double dampening = 0.0;
