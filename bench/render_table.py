@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Renders the kernel benchmarks' JSON lines (gemm_bench, elementwise_bench) as Markdown.
+"""Renders the benchmarks' JSON lines (gemm_bench, elementwise_bench, io_bench) as Markdown.
 
 usage: render_table.py RESULTS.jsonl > TABLE.md      (standard library only)
 """
@@ -85,6 +85,62 @@ def elementwise_tables(records):
     return out
 
 
+def io_figure(r):
+    """median (min-max), two decimals: GB/s of a disk are small numbers."""
+    return f"{r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})"
+
+
+def io_tables(records):
+    io = [r for r in records if r.get("suite") == "io"]
+    if not io:
+        return []
+    by = {(r["case"], r["name"]): r for r in io}
+    out = []
+    save = by.get(("write", "save_safetensors"))
+    if save:
+        out.append(f"\n### Checkpoint write, durable (GB/s = file bytes / seconds; {save.get('file', save['config'])})\n")
+        out.append(f"Each repetition writes a new file; {save['reps']} alternating repetitions after one untimed round.\n")
+        out.append("| what | GB/s | save_safetensors / this |")
+        out.append("|---|---|---|")
+        out.append(f"| `save_safetensors` + `fdatasync` | {io_figure(save)} | – |")
+        dd = by.get(("write", "dd_write"))
+        if dd:
+            out.append(f"| `dd bs=1M conv=fdatasync`, the same bytes from a page-cached copy (the peer) | "
+                       f"{io_figure(dd)} | {ratio(save['ratio'], save.get('target'))} (target ≥ {save['target']:.2f}) |")
+        zero = by.get(("write", "dd_write_zero"))
+        if zero:
+            out.append(f"| `dd if=/dev/zero bs=1M conv=fdatasync` (no input copy; zeros, reference only) | "
+                       f"{io_figure(zero)} | {save['vs_dd_zero']:.2f} |")
+        if "write_calls_share" in save:
+            out.append(f"\nOf `save_safetensors` + `fdatasync`, the `write()` calls into the page cache take "
+                       f"{100 * save['write_calls_share']:.0f}% (median), `fdatasync` the rest.")
+    load = by.get(("cold", "load_safetensors"))
+    if load:
+        out.append(f"\n### Checkpoint read, uncached (GB/s; {load.get('file', load['config'])})\n")
+        out.append("The file's pages are dropped (`fdatasync`, `posix_fadvise(POSIX_FADV_DONTNEED)`) before each "
+                   f"repetition; resident before a read: at most {100 * load['resident_before']:.1f}% of its pages.\n")
+        out.append("| what | GB/s | this / dd | this / read() |")
+        out.append("|---|---|---|---|")
+        out.append(f"| `load_safetensors` (mmap) + checksum of every tensor byte | {io_figure(load)} | "
+                   f"{load['ratio']:.2f} | {load['vs_read']:.2f} |")
+        read = by.get(("cold", "read_buffer"))
+        if read:
+            out.append(f"| {read['config'].removeprefix('uncached, ')} | {io_figure(read)} | {read['ratio']:.2f} | 1 |")
+        dd = by.get(("cold", "dd_read"))
+        if dd:
+            out.append(f"| `dd if=FILE of=/dev/null bs=1M` | {io_figure(dd)} | 1 | – |")
+    warm = by.get(("warm", "load_safetensors"))
+    if warm:
+        out.append(f"\n### Checkpoint read, page-cached (GB/s; {warm.get('file', warm['config'])})\n")
+        out.append("| what | GB/s | this / read() |")
+        out.append("|---|---|---|")
+        out.append(f"| `load_safetensors` (mmap) + checksum of every tensor byte | {io_figure(warm)} | {warm['ratio']:.2f} |")
+        read = by.get(("warm", "read_buffer"))
+        if read:
+            out.append(f"| {read['config'].removeprefix('page-cached, ')} | {io_figure(read)} | 1 |")
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__.strip())
@@ -93,6 +149,7 @@ def main():
              "per-repetition ratios against the peer timed alongside."]
     lines += gemm_tables(records)
     lines += elementwise_tables(records)
+    lines += io_tables(records)
     print("\n".join(lines))
 
 
