@@ -26,7 +26,7 @@ read -r fs_device fs_type _ < <(df --output=source,fstype "$dir" | tail -1)
 
 {
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
-  echo "kernel $(uname -r), in $(cd "$dir" && pwd) ($fs_type on $fs_device);"
+  echo "kernel $(uname -r), on $fs_type ($fs_device);"
   echo "load average (1, 5, 15 min) before: $load_before, after: $load_after."
   echo
   /usr/bin/python3 "$here/render_table.py" "$jsonl"
