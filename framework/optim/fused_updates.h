@@ -20,18 +20,29 @@ struct SgdScalars {
 
 // d = g + wd p; buf = d (first step) or momentum buf + (1 - dampening) d;
 // d = d + momentum buf (Nesterov) or buf; p -= lr d.
-template <class T>
-void sgd(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t n, const SgdScalars<T>& s) {
-  cpu::parallel_for(n, cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      T d = g[i] + s.weight_decay * p[i];
-      if (s.has_momentum) {
-        const T b = s.first_step ? d : buf[i] * s.momentum + s.dampening_complement * d;
-        buf[i] = b;
-        d = s.nesterov ? d + s.momentum * b : b;
-      }
-      p[i] = p[i] + (-s.lr) * d;
+// The choices are template arguments so that the loop has no branches (see adam_range).
+template <bool kMomentum, bool kFirst, bool kNesterov, class T>
+void sgd_range(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t begin, int64_t end,
+               const SgdScalars<T>& s) {
+  for (int64_t i = begin; i < end; ++i) {
+    T d = g[i] + s.weight_decay * p[i];
+    if constexpr (kMomentum) {
+      const T b = kFirst ? d : buf[i] * s.momentum + s.dampening_complement * d;
+      buf[i] = b;
+      d = kNesterov ? d + s.momentum * b : b;
     }
+    p[i] = p[i] + (-s.lr) * d;
+  }
+}
+
+template <class T>
+void sgd(T* p, const T* g, T* buf, int64_t n, const SgdScalars<T>& s) {
+  cpu::parallel_for(n, cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+    if (!s.has_momentum) sgd_range<false, false, false>(p, g, buf, begin, end, s);
+    else if (s.first_step && s.nesterov) sgd_range<true, true, true>(p, g, buf, begin, end, s);
+    else if (s.first_step) sgd_range<true, true, false>(p, g, buf, begin, end, s);
+    else if (s.nesterov) sgd_range<true, false, true>(p, g, buf, begin, end, s);
+    else sgd_range<true, false, false>(p, g, buf, begin, end, s);
   });
 }
 
@@ -48,25 +59,34 @@ struct AdamScalars {
 
 // p *= decay; g += wd p; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g g;
 // vmax = max(vmax, v) (AMSGrad); p -= step_size * m / (sqrt(v or vmax) / sqrt(bc2) + eps).
-template <class T>
-void adam(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax,
-          int64_t n, const AdamScalars<T>& s) {
-  cpu::parallel_for(n, cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const T param = p[i] * s.decay_factor;
-      const T grad = g[i] + s.weight_decay * param;
-      const T mi = m[i] * s.beta1 + s.one_minus_beta1 * grad;
-      const T vi = v[i] * s.beta2 + s.one_minus_beta2 * grad * grad;
-      m[i] = mi;
-      v[i] = vi;
-      T second = vi;
-      if (s.amsgrad) {
-        second = vmax[i] > vi ? vmax[i] : vi;
-        vmax[i] = second;
-      }
-      const T denom = std::sqrt(second) / s.bias_correction2_sqrt + s.eps;
-      p[i] = param + (-s.step_size) * (mi / denom);
+// AMSGrad is a template argument so that neither loop branches: branches stop GCC from
+// vectorizing, and so does std::sqrt unless its file is built with -fno-math-errno
+// (framework/CMakeLists.txt does so for adam.cpp).
+template <bool kAmsgrad, class T>
+void adam_range(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax,
+                int64_t begin, int64_t end, const AdamScalars<T>& s) {
+  for (int64_t i = begin; i < end; ++i) {
+    const T param = p[i] * s.decay_factor;
+    const T grad = g[i] + s.weight_decay * param;
+    const T mi = m[i] * s.beta1 + s.one_minus_beta1 * grad;
+    const T vi = v[i] * s.beta2 + s.one_minus_beta2 * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    T second = vi;
+    if constexpr (kAmsgrad) {
+      second = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = second;
     }
+    const T denom = std::sqrt(second) / s.bias_correction2_sqrt + s.eps;
+    p[i] = param + (-s.step_size) * (mi / denom);
+  }
+}
+
+template <class T>
+void adam(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamScalars<T>& s) {
+  cpu::parallel_for(n, cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+    if (s.amsgrad) adam_range<true>(p, g, m, v, vmax, begin, end, s);
+    else adam_range<false>(p, g, m, v, vmax, begin, end, s);
   });
 }
 
