@@ -54,11 +54,12 @@ class JsonSyntaxCheck : public nlohmann::json_sax<nlohmann::json> {
   bool end_object() override { return true; }
   bool start_array(std::size_t) override { return true; }
   bool end_array() override { return true; }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& error) override {
+  bool parse_error(std::size_t, const std::string& token, const nlohmann::detail::exception& error) override {
     message = error.what();
+    last_token = token;
     return false;
   }
-  std::string message;
+  std::string message, last_token;
 };
 
 void check_json_syntax(const std::string& text, const std::string& origin) {
@@ -67,8 +68,16 @@ void check_json_syntax(const std::string& text, const std::string& origin) {
   // nlohmann words it "[json.exception.parse_error.101] parse error at line 3, column 5: <what>".
   static const std::regex located(R"(line (\d+), column (\d+): (.*))");
   std::smatch m;
-  if (std::regex_search(check.message, m, located))
-    throw ConfigError(Location{origin, std::stoi(m[1].str()), std::stoi(m[2].str())}, "", "JSON syntax error: " + m[3].str());
+  if (std::regex_search(check.message, m, located)) {
+    int column = std::stoi(m[2].str());
+    // nlohmann counts to the end of the token it stopped at; a string token is clearer
+    // pointed at by its start.
+    const std::string& token = check.last_token;
+    if (token.size() > 1 && token.front() == '"' && token.back() == '"' && token.find('\n') == std::string::npos &&
+        column >= static_cast<int>(token.size()))
+      column -= static_cast<int>(token.size()) - 1;
+    throw ConfigError(Location{origin, std::stoi(m[1].str()), column}, "", "JSON syntax error: " + m[3].str());
+  }
   throw ConfigError(Location{origin}, "", "JSON syntax error: " + check.message);
 }
 

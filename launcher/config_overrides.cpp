@@ -92,6 +92,8 @@ void apply_override(Message& config, const Override& override, const Location& w
         throw ConfigError(where, target_path, fmt::format("no such element; the list has {} (indices from 0)", size));
     }
     if (s + 1 < segments.size()) {
+      // A section the override brings into being is reported at the override.
+      if (segment.index < 0 && !reflection->HasField(*message, field)) locations.set(target_path, where);
       message = segment.index >= 0 ? reflection->MutableRepeatedMessage(message, field, segment.index)
                                    : reflection->MutableMessage(message, field);
       path = target_path;

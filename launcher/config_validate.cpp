@@ -190,9 +190,9 @@ void check_sweep(const ExperimentConfig& c, const SourceMap& locations) {
 
 void validate(const ExperimentConfig& config, const SourceMap& locations) {
   check_schema(config, "", locations);
+  check_launch(config, locations);
   check_model_and_data(config, locations);
   check_optimization(config, locations);
-  check_launch(config, locations);
   check_sweep(config, locations);
 }
 
