@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

@@ -35,6 +35,8 @@ struct Case {
   Build build;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.id; }
+
 json expr(const std::string& e) { return {{"torch", e}}; }
 json model(const std::string& kind, json options) { return {{"kind", kind}, {"options", std::move(options)}}; }
 
