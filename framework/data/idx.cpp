@@ -60,9 +60,15 @@ Tensor read_idx(const std::string& path) {
   }
   Tensor out = Tensor::empty(shape, DType::u8);
   read_exact(file.get(), out.raw_data(), static_cast<size_t>(numel), path, "the data");
+  // Reading past the data also makes zlib check the gzip trailer (CRC-32 and length),
+  // which reports corruption that the data bytes alone do not show.
   char extra;
-  if (gzread(file.get(), &extra, 1) > 0)
-    throw IOError(fmt::format("{}: file holds more data than its header says", path));
+  const int after = gzread(file.get(), &extra, 1);
+  if (after > 0) throw IOError(fmt::format("{}: file holds more data than its header says", path));
+  if (after < 0) {
+    int code = 0;
+    throw IOError(fmt::format("{}: read error after the data: {}", path, gzerror(file.get(), &code)));
+  }
   return out;
 }
 
