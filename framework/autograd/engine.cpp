@@ -6,6 +6,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
+#include "framework/profile/profiler.h"
 
 namespace torus {
 namespace {
@@ -53,7 +54,11 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     Tensor grad = std::move(pending_it->second);
     pending.erase(pending_it);
 
-    std::vector<Tensor> input_grads = node->apply(grad);
+    std::vector<Tensor> input_grads;
+    {
+      TORUS_PROFILE_SCOPE(node->name(), "backward");
+      input_grads = node->apply(grad);
+    }
     const auto& next = node->next();
     TORUS_ASSERT(input_grads.size() == next.size() || next.empty(),
                  "{} returned {} gradients for {} inputs", node->name(), input_grads.size(),

@@ -4,6 +4,7 @@
 // K = Cg*kh*kw the rows of an image's column matrix.
 #include <optional>
 
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -260,6 +261,7 @@ cpu::PlaneStrides plane_strides(const Tensor& x) {
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  TORUS_PROFILE_OP("conv2d");
   check_conv2d_args(x, weight, bias, options);
   const ConvPlan plan = plan_conv2d(x, weight, options);
   // x is read in place whatever its strides; the weight must be (O, K) row-major for GEMM.
@@ -278,6 +280,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
+  TORUS_PROFILE_OP("max_pool2d");
   const PoolPlan plan = plan_pool2d(x, options, "max_pool2d");
   Tensor out = Tensor::empty(plan.output_shape(), x.dtype());
   Tensor argmax = Tensor::empty(plan.output_shape(), DType::i64);
@@ -298,6 +301,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
+  TORUS_PROFILE_OP("avg_pool2d");
   const PoolPlan plan = plan_pool2d(x, options, "avg_pool2d");
   Tensor out = Tensor::empty(plan.output_shape(), x.dtype());
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<class T>() {

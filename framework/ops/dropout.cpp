@@ -3,6 +3,7 @@
 // on how the blocks are split across threads.
 #include <algorithm>
 
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -51,6 +52,7 @@ Tensor apply_mask(const Tensor& t, const Tensor& mask, double scale) {
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  TORUS_PROFILE_OP("dropout");
   check_cpu(x, "dropout");
   TORUS_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability p must be in [0, 1], got {}", p);
   if (!training || p == 0.0) return x;

@@ -1,5 +1,6 @@
 // Broadcasting binary ops. Backward of each reduces the gradient back to the shape of
 // each input (sum_to) over the dims broadcasting expanded.
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/tensor/convert.h"
 #include "framework/ops/elementwise.h"
@@ -33,6 +34,7 @@ Tensor compare(const Tensor& a, const Tensor& b, std::string_view op, const F& f
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("add");
   Tensor out = zip_float(a, b, "add", fn::Add{});
   // d(a+b)/da = d(a+b)/db = 1
   return record("add", out, {a, b},
@@ -42,6 +44,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("sub");
   Tensor out = zip_float(a, b, "sub", fn::Sub{});
   // d(a-b)/da = 1, d(a-b)/db = -1
   return record("sub", out, {a, b},
@@ -51,6 +54,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("mul");
   Tensor out = zip_float(a, b, "mul", fn::Mul{});
   // d(ab)/da = b, d(ab)/db = a
   return record("mul", out, {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
@@ -59,6 +63,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("div");
   Tensor out = zip_float(a, b, "div", fn::Div{});
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
   return record("div", out, {a, b}, [a = a.detach(), b = b.detach(), out = out.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
@@ -68,6 +73,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& base, const Tensor& exponent) {
+  TORUS_PROFILE_OP("pow");
   Tensor out = zip_float(base, exponent, "pow", fn::Pow{});
   // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b ln a
   return record("pow", out, {base, exponent}, [a = base.detach(), b = exponent.detach(), out = out.detach(), na = base.requires_grad(), nb = exponent.requires_grad()](const Tensor& g) {
@@ -78,6 +84,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
 
 // The gradient goes to the larger (smaller) input; ties split it evenly, as in PyTorch.
 Tensor maximum(const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("maximum");
   Tensor out = zip_float(a, b, "maximum", fn::Maximum{});
   return record("maximum", out, {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     Tensor share = where(eq(a, b), g * 0.5, g);
@@ -88,6 +95,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("minimum");
   Tensor out = zip_float(a, b, "minimum", fn::Minimum{});
   return record("minimum", out, {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     Tensor share = where(eq(a, b), g * 0.5, g);

@@ -1,5 +1,6 @@
 // Unary elementwise ops. Each backward is written from the input x or the output y,
 // whichever the derivative is cheaper in.
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -20,23 +21,27 @@ Tensor chain(const Tensor& saved, const Tensor& g, std::string_view op) {
 }  // namespace
 
 Tensor neg(const Tensor& x) {
+  TORUS_PROFILE_OP("neg");
   return record("neg", map_float(x, "neg", fn::Neg{}), {x},
                 [](const Tensor& g) { return Grads{neg(g)}; });
 }
 
 Tensor exp(const Tensor& x) {
+  TORUS_PROFILE_OP("exp");
   Tensor y = map_float(x, "exp", fn::Exp{});
   // d e^x = e^x
   return record("exp", y, {x}, [y = y.detach()](const Tensor& g) { return Grads{mul(g, y)}; });
 }
 
 Tensor log(const Tensor& x) {
+  TORUS_PROFILE_OP("log");
   // d ln x = 1/x
   return record("log", map_float(x, "log", fn::Log{}), {x},
                 [x = x.detach()](const Tensor& g) { return Grads{div(g, x)}; });
 }
 
 Tensor sqrt(const Tensor& x) {
+  TORUS_PROFILE_OP("sqrt");
   Tensor y = map_float(x, "sqrt", fn::Sqrt{});
   // d sqrt(x) = 1 / (2 sqrt(x))
   return record("sqrt", y, {x},
@@ -44,6 +49,7 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor rsqrt(const Tensor& x) {
+  TORUS_PROFILE_OP("rsqrt");
   Tensor y = map_float(x, "rsqrt", fn::Rsqrt{});
   // d x^(-1/2) = -1/2 x^(-3/2) = -y^3 / 2
   return record("rsqrt", y, {x}, [y = y.detach()](const Tensor& g) {
@@ -52,6 +58,7 @@ Tensor rsqrt(const Tensor& x) {
 }
 
 Tensor abs(const Tensor& x) {
+  TORUS_PROFILE_OP("abs");
   // d |x| = sign(x) (0 at 0, as PyTorch)
   return record("abs", map_float(x, "abs", fn::Abs{}), {x}, [x = x.detach()](const Tensor& g) {
     return Grads{mul(g, map_float(x, "sign", fn::Sign{}))};
@@ -59,6 +66,7 @@ Tensor abs(const Tensor& x) {
 }
 
 Tensor tanh(const Tensor& x) {
+  TORUS_PROFILE_OP("tanh");
   Tensor y = map_float(x, "tanh", fn::Tanh{});
   return record("tanh", y, {x}, [y = y.detach()](const Tensor& g) {
     return Grads{chain<fn::TanhBackward>(y, g, "tanh backward")};
@@ -66,6 +74,7 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor sigmoid(const Tensor& x) {
+  TORUS_PROFILE_OP("sigmoid");
   Tensor y = map_float(x, "sigmoid", fn::Sigmoid{});
   return record("sigmoid", y, {x}, [y = y.detach()](const Tensor& g) {
     return Grads{chain<fn::SigmoidBackward>(y, g, "sigmoid backward")};
@@ -73,6 +82,7 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 Tensor relu(const Tensor& x) {
+  TORUS_PROFILE_OP("relu");
   // d relu = 1 where x > 0 (0 at 0, as PyTorch)
   return record("relu", map_float(x, "relu", fn::Relu{}), {x}, [x = x.detach()](const Tensor& g) {
     return Grads{chain<fn::ReluBackward>(x, g, "relu backward")};
@@ -80,6 +90,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+  TORUS_PROFILE_OP("gelu");
   if (approximate == GeluApproximation::tanh) {
     return record("gelu_tanh", map_float(x, "gelu", fn::GeluTanh{}), {x},
                   [x = x.detach()](const Tensor& g) {
@@ -92,12 +103,14 @@ Tensor gelu(const Tensor& x, GeluApproximation approximate) {
 }
 
 Tensor square(const Tensor& x) {
+  TORUS_PROFILE_OP("square");
   // d x^2 = 2x
   return record("square", map_float(x, "square", fn::Square{}), {x},
                 [x = x.detach()](const Tensor& g) { return Grads{mul(g, x * 2.0)}; });
 }
 
 Tensor pow(const Tensor& base, double exponent) {
+  TORUS_PROFILE_OP("pow");
   Tensor y = map_float(base, "pow", [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); });
   // d x^p = p x^(p-1)
   return record("pow_scalar", y, {base}, [x = base.detach(), exponent](const Tensor& g) {
@@ -106,6 +119,7 @@ Tensor pow(const Tensor& base, double exponent) {
 }
 
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+  TORUS_PROFILE_OP("clamp");
   TORUS_CHECK(!min || !max || *min <= *max, "clamp: min {} is greater than max {}", *min, *max);
   const double lo = min.value_or(-std::numeric_limits<double>::infinity());
   const double hi = max.value_or(std::numeric_limits<double>::infinity());

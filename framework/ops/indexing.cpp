@@ -1,6 +1,7 @@
 // Indexing and joining: embedding, index_select, concat, split, where, masked_fill.
 // Gathers and concatenations see a contiguous tensor as (outer, rows, inner) around the
 // indexed dim, so one row kernel serves every dim.
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -82,6 +83,7 @@ Shape concat_shape(const std::vector<Tensor>& tensors, int64_t dim) {
 }  // namespace
 
 Tensor embedding(const Tensor& indices, const Tensor& weight) {
+  TORUS_PROFILE_OP("embedding");
   check_cpu(weight, "embedding");
   check_cpu(indices, "embedding");
   TORUS_CHECK(weight.dim() == 2, "embedding: weight must be (V, D), got shape {}",
@@ -102,6 +104,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  TORUS_PROFILE_OP("index_select");
   check_cpu(x, "index_select");
   check_cpu(index, "index_select");
   TORUS_CHECK(x.dim() >= 1, "index_select: x must have at least one dim, got shape {}",
@@ -124,6 +127,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
+  TORUS_PROFILE_OP("concat");
   TORUS_CHECK(!tensors.empty(), "concat: needs at least one tensor");
   TORUS_CHECK(tensors.front().dim() >= 1, "concat: tensor 0 has zero dims and cannot be joined");
   dim = wrap_dim(dim, tensors.front().dim(), "concat");
@@ -159,6 +163,7 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  TORUS_PROFILE_OP("split");
   TORUS_CHECK(x.dim() >= 1, "split: x must have at least one dim, got shape {}", x.shape_str());
   dim = wrap_dim(dim, x.dim(), "split");
   int64_t total = 0;
@@ -180,6 +185,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 }
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("where");
   check_cpu(a, "where");
   check_same_dtype(a, b, "where");
   TORUS_CHECK(condition.dtype() == DType::u8, "where: condition must be a u8 mask, got {}",
@@ -202,6 +208,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  TORUS_PROFILE_OP("masked_fill");
   return where(mask, Tensor::full({}, value, x.dtype()), x);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -178,6 +179,7 @@ void check_linear_args(const Tensor& x, const Tensor& weight, const Tensor& bias
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  TORUS_PROFILE_OP("matmul");
   check_cpu(a, "matmul");
   check_cpu(b, "matmul");
   check_same_dtype(a, b, "matmul");
@@ -197,6 +199,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TORUS_PROFILE_OP("linear");
   check_linear_args(x, weight, bias);
   // x (*, in) as x2 (M, in); out2 (M, out) = x2 · weightᵀ + bias, one GEMM reading weight
   // in place (the transposed view of a row-major weight is GEMM's trans_b).

@@ -5,6 +5,7 @@
 
 #include <fmt/ranges.h>
 
+#include "framework/profile/profiler.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
@@ -145,6 +146,7 @@ Tensor cross_entropy_grad(const Tensor& x, const Tensor& t, const Tensor& lse, d
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options) {
+  TORUS_PROFILE_OP("cross_entropy");
   check_cross_entropy_args(logits, target, options);
   const int64_t rows = target.numel(), classes = class_count(logits);
   const Tensor x = logits_as_rows(logits, rows);  // (M, C)
@@ -163,6 +165,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target) {
+  TORUS_PROFILE_OP("mse_loss");
   check_cpu(input, "mse_loss");
   check_cpu(target, "mse_loss");
   check_same_dtype(input, target, "mse_loss");

@@ -2,6 +2,7 @@
 // fused backward for the input, weight and bias together.
 #include <algorithm>
 
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -58,6 +59,7 @@ Tensor contiguous_or_undefined(const Tensor& t) {
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  TORUS_PROFILE_OP("layer_norm");
   const Rows rows = check_layer_norm_args(x, normalized_shape, weight, bias);
   const Tensor input = x.detach().contiguous();
   const Tensor w = contiguous_or_undefined(weight), b = contiguous_or_undefined(bias);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <set>
 
+#include "framework/profile/profiler.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
@@ -84,6 +85,7 @@ Tensor expand_reduced(const Tensor& g, const Shape& shape, const std::vector<int
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  TORUS_PROFILE_OP("sum");
   check_cpu(x, "sum");
   const auto dims = normalize_dims(dims_in, x.dim(), "sum");
   Tensor out = sum_kernel(x, dims);
@@ -95,6 +97,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  TORUS_PROFILE_OP("mean");
   check_cpu(x, "mean");
   const auto dims = normalize_dims(dims_in, x.dim(), "mean");
   const int64_t n = reduced_count(x.shape(), dims);
@@ -111,6 +114,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  TORUS_PROFILE_OP("sum_to");
   if (x.shape() == shape) return x;
   const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
   TORUS_CHECK(lead >= 0, "sum_to: cannot reduce shape {} to {}", x.shape_str(), shape_str(shape));
@@ -149,6 +153,7 @@ std::pair<Tensor, Tensor> max_kernel(const Tensor& x, int64_t dim) {
 }  // namespace
 
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
+  TORUS_PROFILE_OP("max");
   dim = wrap_dim(dim, x.dim(), "max");
   auto [values, indices] = max_kernel(x, dim);
   Shape shape = x.shape();
@@ -172,12 +177,14 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
 }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  TORUS_PROFILE_OP("argmax");
   dim = wrap_dim(dim, x.dim(), "argmax");
   Tensor indices = max_kernel(x, dim).second;
   return keepdim || x.dim() == 0 ? indices : indices.squeeze(dim);
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
+  TORUS_PROFILE_OP("var");
   check_cpu(x, "var");
   const auto dims = normalize_dims(dims_in, x.dim(), "var");
   const int64_t n = reduced_count(x.shape(), dims);

@@ -1,5 +1,6 @@
 // Softmax and log-softmax over one dim. Both save only their output: each gradient is
 // cheapest written in it.
+#include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -39,6 +40,7 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t dim, bool log,
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) {
+  TORUS_PROFILE_OP("softmax");
   dim = wrap_dim(dim, x.dim(), "softmax");
   Tensor y = softmax_forward(x, dim, /*log=*/false, "softmax");
   // y_i = e^{x_i} / Σ_k e^{x_k} has dy_i/dx_j = y_i (δ_ij - y_j), so
@@ -49,6 +51,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+  TORUS_PROFILE_OP("log_softmax");
   dim = wrap_dim(dim, x.dim(), "log_softmax");
   Tensor y = softmax_forward(x, dim, /*log=*/true, "log_softmax");
   // y_i = x_i - log Σ_k e^{x_k} has dy_i/dx_j = δ_ij - softmax_j = δ_ij - e^{y_j}, so
