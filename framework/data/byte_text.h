@@ -15,7 +15,7 @@ inline constexpr int64_t kByteVocab = 256;
 enum class TextSplit { train, eval };
 
 struct ByteTextOptions {
-  std::string path;
+  std::string path{};
   int64_t context = 0;  // T, tokens per sample
   // Distance between the starts of consecutive windows; 0 means `context`, that is
   // non-overlapping windows. Smaller strides give overlapping windows (more samples).

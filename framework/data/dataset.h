@@ -13,7 +13,7 @@ namespace torus::data {
 
 // The shape (without the batch dimension) and dtype of one input or one target.
 struct SampleSpec {
-  Shape shape;
+  Shape shape{};
   DType dtype = DType::f32;
   bool operator==(const SampleSpec&) const = default;
 };

@@ -16,16 +16,21 @@ struct GzCloser {
   void operator()(gzFile_s* f) const { gzclose(f); }
 };
 
+// zlib's reason for the last error, without the "path: " it puts in front.
+std::string zlib_reason(gzFile file, const std::string& path) {
+  int code = 0;
+  std::string reason = gzerror(file, &code);
+  if (reason.rfind(path + ": ", 0) == 0) reason.erase(0, path.size() + 2);
+  return reason;
+}
+
 // Reads exactly n bytes or throws, naming what was being read.
 void read_exact(gzFile file, void* dst, size_t n, const std::string& path, const char* what) {
   char* out = static_cast<char*>(dst);
   while (n > 0) {
     const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n, 1u << 30));
     const int got = gzread(file, out, chunk);
-    if (got < 0) {
-      int code = 0;
-      throw IOError(fmt::format("{}: read error in {}: {}", path, what, gzerror(file, &code)));
-    }
+    if (got < 0) throw IOError(fmt::format("{}: read error in {}: {}", path, what, zlib_reason(file, path)));
     if (got == 0) throw IOError(fmt::format("{}: file is truncated (in {})", path, what));
     out += got;
     n -= static_cast<size_t>(got);
@@ -65,10 +70,8 @@ Tensor read_idx(const std::string& path) {
   char extra;
   const int after = gzread(file.get(), &extra, 1);
   if (after > 0) throw IOError(fmt::format("{}: file holds more data than its header says", path));
-  if (after < 0) {
-    int code = 0;
-    throw IOError(fmt::format("{}: read error after the data: {}", path, gzerror(file.get(), &code)));
-  }
+  if (after < 0)
+    throw IOError(fmt::format("{}: read error after the data: {}", path, zlib_reason(file.get(), path)));
   return out;
 }
 

@@ -32,7 +32,7 @@ struct LoaderOptions {
   // contiguous slice [rank * b, (rank + 1) * b) of each global batch, b = batch_size / world.
   int rank = 0;
   int world = 1;
-  Normalization normalization;  // inputs <- (inputs - mean) / std
+  Normalization normalization{};  // inputs <- (inputs - mean) / std
   // Batches prepared ahead on a background thread; 0 prepares each batch in next().
   int prefetch = 1;
 };

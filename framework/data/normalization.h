@@ -10,8 +10,8 @@
 namespace torus::data {
 
 struct Normalization {
-  std::vector<double> mean;  // empty: no normalisation
-  std::vector<double> std;
+  std::vector<double> mean{};  // empty: no normalisation
+  std::vector<double> std{};
   bool enabled() const { return !mean.empty(); }
 };
 

@@ -11,7 +11,7 @@ namespace torus::data {
 
 struct SyntheticClassificationOptions {
   int64_t samples = 0;
-  Shape input_shape;  // of one sample
+  Shape input_shape{};  // of one sample
   int64_t num_classes = 0;
   uint64_t seed = 0;
 };
