@@ -21,7 +21,7 @@ struct Segment {
 };
 
 std::vector<Segment> split_path(const std::string& path, const Location& where) {
-  static const std::regex segment_syntax(R"(([^\[\]]+)(?:\[([0-9]+)\])?)");
+  static const std::regex segment_syntax(R"(([^\[\]]+)(?:\[([0-9]{1,9})\])?)");
   std::vector<Segment> segments;
   size_t start = 0;
   while (true) {
@@ -38,9 +38,8 @@ std::vector<Segment> split_path(const std::string& path, const Location& where) 
   }
 }
 
-// "the number", "the list", ... for "optimizer.lr is a number, not a section".
+// "a number", "an integer", "a list of strings": what a field is, for messages.
 std::string kind_of(const FieldDescriptor* field) {
-  if (field->is_repeated()) return type_name(field);
   const std::string name = type_name(field);
   return (name == "integer" || name == "enum" ? "an " : "a ") + name;
 }

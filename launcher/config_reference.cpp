@@ -2,6 +2,7 @@
 // by hand except the introduction, so it lists exactly what the loader accepts.
 #include "launcher/config_reference.h"
 
+#include <cctype>
 #include <functional>
 
 #include <fmt/format.h>
@@ -21,7 +22,7 @@ struct Entry {
   std::string doc;
 };
 
-std::string allowed_of(const FieldDescriptor* field) {
+std::string allowed_of(const FieldDescriptor* field, const std::string& parent_path) {
   std::vector<std::string> parts;
   if (is_required(field)) parts.push_back("required");
   if (field->enum_type()) parts.push_back("one of " + enum_choices(field->enum_type()));
@@ -29,7 +30,7 @@ std::string allowed_of(const FieldDescriptor* field) {
   if (const std::string& pattern_doc = field->options().GetExtension(config::pattern_doc); !pattern_doc.empty())
     parts.push_back(pattern_doc);
   if (const FieldDescriptor* selector = selector_of(field))
-    parts.push_back(fmt::format("only when {} is {}", selector->name(), field->name()));
+    parts.push_back(fmt::format("only when {} is {}", child_path(parent_path, selector->name()), field->name()));
   if (const auto* oneof = field->containing_oneof()) {
     std::string members;
     for (int i = 0; i < oneof->field_count(); ++i) members += (i ? " or " : "") + oneof->field(i)->name();
@@ -44,7 +45,7 @@ void collect(const Descriptor* type, const std::string& path, std::vector<Entry>
   for (int i = 0; i < type->field_count(); ++i) {
     const FieldDescriptor* field = type->field(i);
     const std::string field_path = child_path(path, field->name());
-    entries.push_back({field_path, type_name(field), default_text(field), allowed_of(field), doc_of(field)});
+    entries.push_back({field_path, type_name(field), default_text(field), allowed_of(field, path), doc_of(field)});
     if (field->message_type())
       collect(field->message_type(), field->is_repeated() ? field_path + "[]" : field_path, entries);
   }
@@ -56,17 +57,22 @@ std::vector<Entry> all_entries() {
   return entries;
 }
 
-// Table cells: keep '|' from ending the cell and <name> from reading as an HTML tag.
+// Table cells: keep '|' from ending the cell, <name> from reading as an HTML tag and
+// a * b from turning italic.
 std::string cell(const std::string& text) {
   std::string out;
   for (char c : text) {
     if (c == '|') out += "\\|";
     else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
     else if (c == '*') out += "\\*";
     else out += c;
   }
   return out;
+}
+
+std::string sentence(std::string text) {
+  if (!text.empty()) text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+  return text + ".";
 }
 
 constexpr const char* kIntroduction = R"(# Config reference
@@ -121,7 +127,7 @@ std::string reference_markdown() {
   for (int i = 0; i < top->field_count(); ++i) {
     const FieldDescriptor* section = top->field(i);
     if (!section->message_type()) continue;
-    out += fmt::format("\n## {}\n\n{}.\n", section->name(), cell(doc_of(section)));
+    out += fmt::format("\n## {}\n\n{}\n", section->name(), cell(sentence(doc_of(section))));
     table_header();
     for (const Entry& e : entries)
       if (e.path.starts_with(section->name() + ".")) row(e);

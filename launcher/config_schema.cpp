@@ -180,7 +180,7 @@ bool applies(const Message& parent, const FieldDescriptor* field) {
 
 std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
   const std::string wanted = normalized(word);
-  const size_t allowed = wanted.size() <= 3 ? 1 : wanted.size() <= 6 ? 2 : 3;
+  const size_t allowed = wanted.size() <= 5 ? 1 : wanted.size() <= 8 ? 2 : 3;  // "base" is not "name"
   std::string best;
   size_t best_distance = allowed + 1;
   for (const std::string& candidate : candidates) {
@@ -211,26 +211,11 @@ std::string unknown_enum_problem(const EnumDescriptor* type, const std::string& 
                      near.empty() ? "" : fmt::format("; did you mean '{}'?", near));
 }
 
-std::vector<std::string> paths_of_type(const Descriptor* type) {
-  std::vector<std::string> paths;
-  if (type == ExperimentConfig::descriptor()) paths.push_back("");
-  visit_schema(ExperimentConfig::descriptor(), "", [&](const FieldDescriptor* field, const std::string& path) {
-    if (field->message_type() == type) paths.push_back(field->is_repeated() ? path + "[]" : path);
-  });
-  return paths;
-}
-
-std::vector<SchemaField> fields_named(const std::string& name) {
-  std::vector<SchemaField> found;
-  visit_schema(ExperimentConfig::descriptor(), "", [&](const FieldDescriptor* field, const std::string& path) {
-    if (normalized(field->name()) == normalized(name)) found.push_back({field, path});
-  });
-  return found;
-}
-
 std::vector<std::string> paths_of_field(const std::string& name) {
   std::vector<std::string> paths;
-  for (const SchemaField& found : fields_named(name)) paths.push_back(found.path);
+  visit_schema(ExperimentConfig::descriptor(), "", [&](const FieldDescriptor* field, const std::string& path) {
+    if (normalized(field->name()) == normalized(name)) paths.push_back(path);
+  });
   return paths;
 }
 

@@ -66,15 +66,8 @@ std::string unknown_enum_problem(const EnumDescriptor* type, const std::string& 
 // The candidate nearest to `word` within a few edits (transpositions count as one), or "".
 std::string nearest(const std::string& word, const std::vector<std::string>& candidates);
 
-// Dotted paths at which messages of `type` occur below ExperimentConfig ("optimizer"),
-// with "[]" for list elements.
-std::vector<std::string> paths_of_type(const Descriptor* type);
-// Every field called `name` (ignoring case and - versus _) below ExperimentConfig.
-struct SchemaField {
-  const FieldDescriptor* field;
-  std::string path;  // "optimizer.lr", "model.cnn.conv[].kernel"
-};
-std::vector<SchemaField> fields_named(const std::string& name);
+// Dotted paths of every field called `name` (ignoring case and - versus _) below
+// ExperimentConfig, with "[]" after list fields: "model.cnn.conv[].kernel".
 std::vector<std::string> paths_of_field(const std::string& name);
 
 }  // namespace torus::config

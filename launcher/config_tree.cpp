@@ -109,6 +109,9 @@ void TreeMapper::merge(const YAML::Node& node, Message& message, const std::stri
                                                : std::string("duplicated key"));
     seen.emplace(name, key_location);
     const FieldDescriptor* field = type->FindFieldByName(name);
+    if (!field && name == "<<")  // yaml-cpp reads merge keys as plain keys
+      throw ConfigError(key_location, field_path,
+                        "YAML merge keys are not supported; write the fields out, or alias a whole section");
     if (!field) throw ConfigError(key_location, field_path, unknown_field_problem(type, name));
     if (const OneofDescriptor* oneof = field->containing_oneof()) {
       if (auto other = oneof_given.find(oneof); other != oneof_given.end())

@@ -121,6 +121,16 @@ TEST(ConfigErrors, UnknownKeyElsewhereInTheSchemaNamesItsPath) {
             "cfg.yaml:5:1: lr: unknown field here; did you mean 'optimizer.lr'?");
 }
 
+TEST(ConfigErrors, MergeKeysAreRefusedRatherThanMisread) {
+  EXPECT_EQ(error_of("cfg.yaml", std::string(kMinimal) + "base: &base {lr: 0.1}\n"),
+            "cfg.yaml:5:1: base: unknown field; expected one of 'name', 'seed', 'init_from', 'resume', 'model', 'data', "
+            "'optimizer', 'schedule', 'trainer', 'checkpoint', 'distributed', 'launch', 'sweep'");
+  EXPECT_EQ(error_of("cfg.yaml", std::string(kMinimal) + "optimizer:\n  <<: {lr: 0.1}\n"),
+            "cfg.yaml:6:3: optimizer.<<: YAML merge keys are not supported; write the fields out, or alias a whole section");
+  // An alias of a whole section is fine.
+  EXPECT_EQ(error_of("cfg.yaml", "model: &m {kind: mlp}\ndata:\n  dataset: fashion_mnist\n"), "loaded");
+}
+
 TEST(ConfigErrors, UnknownKeyFarFromEveryNameListsTheFields) {
   EXPECT_EQ(error_of("cfg.yaml", std::string(kMinimal) + "checkpoint:\n  frequency: 5\n"),
             "cfg.yaml:6:3: checkpoint.frequency: unknown field; expected one of 'every_steps', 'keep_last', 'format', 'dir'");
@@ -323,6 +333,12 @@ TEST(ConfigOverrides, BadSyntaxAndUnknownPaths) {
             "override 'model.cnn.conv.channels=3': model.cnn.conv: is a list; give an index, as in "
             "model.cnn.conv[0].channels");
   EXPECT_EQ(error("seed[0]=3"), "override 'seed[0]=3': seed: is an integer, not a list; drop the [0]");
+  EXPECT_EQ(error("launch.hosts.x=3"),
+            "override 'launch.hosts.x=3': launch.hosts: is a list of strings, not a section, so 'launch.hosts.x' names "
+            "nothing");
+  EXPECT_EQ(error("model.cnn.conv[99999999999].kernel=3"),
+            "override 'model.cnn.conv[99999999999].kernel=3': model.cnn.conv[99999999999].kernel: 'conv[99999999999]' is "
+            "not a field name, or a name with an index like conv[0]");
   EXPECT_EQ(error("model.mlp.hidden[2]=3"),
             "override 'model.mlp.hidden[2]=3': model.mlp.hidden[2]: no such element; the list has 0 (indices from 0)");
   EXPECT_EQ(error("opt-imizer[x]=3"),
