@@ -58,13 +58,14 @@ void SyntheticClassification::gather_rows(std::span<const int64_t> indices, cons
       // Box-Muller: each pair of uniforms gives two independent normals; 1 - u keeps
       // the logarithm finite.
       for (int pair = 0; pair < 2; ++pair) {
-        const double u1 = Generator::to_unit_float(words[2 * pair]);
-        const double u2 = Generator::to_unit_float(words[2 * pair + 1]);
-        const double radius = std::sqrt(-2.0 * std::log(1.0 - u1));
-        const double angle = 2.0 * M_PI * u2;
+        // In float: libm's float functions are about twice as fast, and f32 is the output.
+        const float u1 = Generator::to_unit_float(words[2 * pair]);
+        const float u2 = Generator::to_unit_float(words[2 * pair + 1]);
+        const float radius = std::sqrt(-2.0f * std::log(1.0f - u1));
+        const float angle = 2.0f * static_cast<float>(M_PI) * u2;
         const int64_t at = static_cast<int64_t>(block) * 4 + 2 * pair;
-        if (at < values_per_sample_) out[at] = static_cast<float>(radius * std::cos(angle));
-        if (at + 1 < values_per_sample_) out[at + 1] = static_cast<float>(radius * std::sin(angle));
+        if (at < values_per_sample_) out[at] = radius * std::cos(angle);
+        if (at + 1 < values_per_sample_) out[at + 1] = radius * std::sin(angle);
       }
     }
     y[row] = uniform_below(Generator::philox(seed, kLabelCounters + sample)[0], options_.num_classes);
