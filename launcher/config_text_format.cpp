@@ -52,25 +52,25 @@ Context context_at(const std::string& text, int line, int column) {
   IgnoreErrors ignore;
   Tokenizer tokenizer(&input, &ignore);
   Context context;
-  std::string identifier;  // the identifier just read, if the previous token was one
+  Tokenizer::Token previous;  // a field name is an identifier followed by ':', '{' or '<'
   while (tokenizer.Next()) {
     const Tokenizer::Token& token = tokenizer.current();
     if (token.line > line || (token.line == line && token.column >= column)) break;
-    if (token.type == Tokenizer::TYPE_IDENTIFIER) {
-      identifier = token.text;
-      context.field = token.text;  // an enum value overwrites it only until the next field
-      continue;
-    }
-    if ((token.text == "{" || token.text == "<") && !identifier.empty()) {
-      context.sections.push_back(identifier);
+    const bool after_name = previous.type == Tokenizer::TYPE_IDENTIFIER;
+    if (token.text == ":" && after_name) {
+      context.field = previous.text;
+    } else if (token.text == "{" || token.text == "<") {
+      // `data {` or `data: {`
+      if (after_name) context.field = previous.text;
+      if (after_name || previous.text == ":") context.sections.push_back(context.field);
       context.field.clear();
     } else if ((token.text == "}" || token.text == ">") && !context.sections.empty()) {
       context.field = context.sections.back();
       context.sections.pop_back();
-    } else if (token.text == ":" && !identifier.empty()) {
-      context.field = identifier;
+    } else if ((previous.text == ":" && token.text != "[") || token.text == "]") {
+      context.field.clear();  // the field's value is complete
     }
-    identifier.clear();
+    previous = token;
   }
   return context;
 }

@@ -159,6 +159,7 @@ void check_sweep(const ExperimentConfig& c, const SourceMap& locations) {
     const SweepAxis& axis = c.sweep().axes(i);
     const std::string axis_path = element_path("sweep.axes", i);
     const std::string path_path = axis_path + ".path";
+    if (axis.path().empty()) fail(locations, path_path, "empty; give the dotted path of a field, as in optimizer.lr");
     try {
       check_override_path(ExperimentConfig::descriptor(), axis.path(), Location{});
     } catch (const ConfigError& e) {

@@ -264,6 +264,8 @@ TEST(ConfigErrors, TextFormatErrorsNameThePath) {
             "cfg.txtpb:3:26: trainer.epochs: give only one of steps or epochs; steps is already given");
   EXPECT_EQ(error_of("cfg.txtpb", head + "data { dataset: fashion_mnist "),
             "cfg.txtpb:2:31: data: text format: Expected identifier, got: the end of the file");
+  EXPECT_EQ(error_of("cfg.txtpb", "model: { kind: mlp mlp: { hidden: [1, x] } }\ndata { dataset: fashion_mnist }"),
+            "cfg.txtpb:1:39: model.mlp.hidden: text format: Expected integer, got: x");
   // Validation after parsing points at the field's position too.
   EXPECT_EQ(error_of("cfg.txtpb", head + "data { dataset: fashion_mnist batch_size: 0 }"),
             "cfg.txtpb:2:31: data.batch_size: 0 is out of range; expected an integer >= 1");
@@ -308,6 +310,8 @@ TEST(ConfigErrors, SweepPathsAndValuesAreCheckedAgainstTheSchema) {
             "got a map");
   EXPECT_EQ(error_of("cfg.yaml", base + "    - {path: seed, values: [1]}\n    - {path: seed, values: [2]}\n"),
             "cfg.yaml:8:14: sweep.axes[1].path: 'seed' is already swept by sweep.axes[0]");
+  EXPECT_EQ(error_of("cfg.yaml", base + "    - {path: \"\", values: [1]}\n"),
+            "cfg.yaml:7:14: sweep.axes[0].path: empty; give the dotted path of a field, as in optimizer.lr");
   EXPECT_EQ(error_of("cfg.yaml", base + "    - {path: sweep.axes, values: [[]]}\n"),
             "cfg.yaml:7:14: sweep.axes[0].path: a sweep cannot vary the sweep itself");
   EXPECT_EQ(error_of("cfg.yaml", base + "    - {path: data.batch_size, values: [10]}\ntrainer: {grad_accumulation: 4}\n"),
