@@ -10,6 +10,7 @@
 #include "launcher/ckpt_command.h"
 #include "launcher/config_command.h"
 #include "launcher/config_error.h"
+#include "launcher/train_command.h"
 
 namespace {
 
@@ -19,7 +20,9 @@ int run(int argc, char** argv) {
   app.require_subcommand(0, 1);
   torus::cli::add_ckpt_command(app);
   torus::cli::add_config_command(app);
-  // Commands still to come with their issues: train, launch, eval.
+  torus::cli::add_train_command(app);
+  torus::cli::add_eval_command(app);
+  // Still to come with its issue: launch.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -34,15 +37,20 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The error line comes after whatever the command printed.
+  auto report = [](const char* prefix, const char* what) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "torus: %s%s\n", prefix, what);
+  };
   try {
     return run(argc, argv);
   } catch (const torus::config::ConfigError& e) {
-    std::fprintf(stderr, "torus: %s\n", e.what());
+    report("", e.what());
     return 2;  // a user error in a config or override, like a bad command line: nothing ran
   } catch (const torus::Error& e) {
-    std::fprintf(stderr, "torus: %s\n", e.what());
+    report("", e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "torus: internal error: %s\n", e.what());
+    report("internal error: ", e.what());
   }
   return 1;
 }

@@ -1,0 +1,194 @@
+// The training loop (see trainer.h).
+#include "distributed/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/io/safetensors.h"
+#include "framework/ops/ops.h"
+#include "framework/optim/clip_grad.h"
+#include "framework/profile/profiler.h"
+
+namespace torus::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The profile skips step 1 (first-touch allocations, oneDNN's kernel selection) and
+// covers the next ten: enough for a trace to show a steady step, small enough to load.
+constexpr int64_t kFirstProfiledStep = 2;
+constexpr int64_t kProfiledSteps = 10;
+
+}  // namespace
+
+BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bool count_correct) {
+  Tensor logits = model(batch.inputs);
+  Tensor targets = batch.targets;
+  if (task == Task::language_model) {
+    TORUS_CHECK(logits.dim() == 3, "language model: expected logits (N, T, vocab), got {}", logits.shape_str());
+    logits = logits.reshape({-1, logits.size(-1)});
+    targets = targets.reshape({-1});
+  } else {
+    TORUS_CHECK(logits.dim() == 2 && logits.size(0) == targets.size(0) && targets.dim() == 1,
+                "classification: the model gives {} for targets {}; expected logits (N, classes) for targets (N)",
+                logits.shape_str(), targets.shape_str());
+  }
+  BatchLoss out{cross_entropy(logits, targets), 0, targets.numel()};
+  if (count_correct) {
+    NoGradGuard no_grad;
+    out.correct = static_cast<int64_t>(sum(eq(argmax(logits.detach(), 1), targets.to(DType::i64)).to(DType::f64)).item());
+  }
+  return out;
+}
+
+EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches) {
+  NoGradGuard no_grad;
+  loader.set_position({0, 0});
+  double loss_sum = 0;
+  int64_t correct = 0, predictions = 0, samples = 0;
+  for (int64_t i = 0; batches == 0 || i < batches; ++i) {
+    const data::Batch batch = loader.next();
+    const BatchLoss b = batch_loss(model, batch, task, true);
+    loss_sum += b.loss.item() * static_cast<double>(b.predictions);
+    correct += b.correct;
+    predictions += b.predictions;
+    samples += batch.inputs.size(0);
+    if (batch.last_in_epoch) break;
+  }
+  TORUS_CHECK(predictions > 0, "evaluation: the eval set gave no batch");
+  return {loss_sum / static_cast<double>(predictions),
+          static_cast<double>(correct) / static_cast<double>(predictions), samples};
+}
+
+Trainer::Trainer(Layer& model, optim::Optimizer& optimizer, const optim::LrSchedule& schedule,
+                 data::Loader& train_loader, data::Loader* eval_loader, RunDirectory& run, const TrainerOptions& options)
+    : model_(model),
+      optimizer_(optimizer),
+      schedule_(schedule),
+      train_loader_(train_loader),
+      eval_loader_(eval_loader),
+      run_(run),
+      options_(options),
+      progress_(options.steps, options.task == Task::language_model ? "tokens" : "samples") {
+  TORUS_CHECK(options_.steps > 0, "trainer: steps must be positive, got {}", options_.steps);
+  TORUS_CHECK(options_.log_every > 0, "trainer: log_every must be positive, got {}", options_.log_every);
+  TORUS_CHECK(options_.grad_accumulation > 0, "trainer: grad_accumulation must be positive, got {}",
+              options_.grad_accumulation);
+}
+
+void Trainer::log(const std::string& line) {
+  run_.log(line);
+  progress_.print(line);
+}
+
+void Trainer::save_weights(const std::string& file, int64_t step) const {
+  if (!run_.writer()) return;
+  io::save_safetensors((run_.path() / file).string(), model_.state_dict(),
+                       {{"format", "pt"}, {"step", std::to_string(step)}, {"model", options_.model_description}});
+}
+
+void Trainer::log_metrics(int64_t step, double loss, double lr, double seconds_since_log, int64_t samples_since_log) {
+  const bool tokens = options_.task == Task::language_model;
+  const double per_second = static_cast<double>(samples_since_log) / seconds_since_log;
+  MetricsRecord record;
+  record.step = step;
+  record.loss = loss;
+  record.lr = lr;
+  record.timing[tokens ? "tokens_per_s" : "samples_per_s"] = per_second;
+  record.timing["time_s"] = seconds_since_log;
+  run_.append_metrics(record);
+  run_.log(fmt::format("step {}/{} loss {:.6f} lr {:.6g} {:.1f} {}/s", step, options_.steps, loss, lr, per_second,
+                       tokens ? "tokens" : "samples"));
+  progress_.update(step, loss, per_second);
+}
+
+EvalResult Trainer::evaluate_and_log(int64_t step) {
+  model_.eval();
+  const EvalResult result = evaluate(model_, *eval_loader_, options_.task, options_.eval_batches);
+  model_.train();
+  MetricsRecord record;
+  record.step = step;
+  record.values["eval_loss"] = result.loss;
+  record.values["eval_accuracy"] = result.accuracy;
+  if (options_.task == Task::language_model) record.values["eval_perplexity"] = std::exp(result.loss);
+  run_.append_metrics(record);
+  log(fmt::format("eval at step {}: loss {:.6f}, accuracy {:.2f}% over {} samples{}", step, result.loss,
+                  100 * result.accuracy, result.samples,
+                  options_.task == Task::language_model ? fmt::format(", perplexity {:.3f}", std::exp(result.loss))
+                                                        : std::string()));
+  return result;
+}
+
+TrainSummary Trainer::run() {
+  const auto parameters = model_.parameters();
+  const bool profiling = !options_.profile.empty();
+  if (options_.save_initial) save_weights("initial.safetensors", 0);
+  model_.train();
+
+  TrainSummary summary;
+  const auto start = Clock::now();
+  auto last_log = start;
+  int64_t samples_since_log = 0;
+  const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
+  for (int64_t step = 1; step <= options_.steps; ++step) {
+    if (profiling && step == kFirstProfiledStep) profile::start();
+    const double lr = schedule_.lr(step - 1);
+    optimizer_.set_lr(lr);
+    double step_loss = 0;
+    for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {
+      const data::Batch batch = [&] {
+        TORUS_PROFILE_SCOPE("next batch", "data");
+        return train_loader_.next();
+      }();
+      BatchLoss b = batch_loss(model_, batch, options_.task, false);
+      const double value = b.loss.item();
+      if (!std::isfinite(value))
+        throw Error(fmt::format("the loss is {} at step {} (lr {:.6g}); lower optimizer.lr or set "
+                                "optimizer.grad_clip_norm",
+                                std::isnan(value) ? "NaN" : "infinite", step, lr));
+      step_loss += value * scale;
+      (options_.grad_accumulation == 1 ? b.loss : b.loss * scale).backward();
+      // Throughput counts samples, or tokens for language models (this rank's share).
+      samples_since_log += options_.task == Task::language_model ? batch.targets.numel() : batch.inputs.size(0);
+    }
+    {
+      TORUS_PROFILE_SCOPE("optimizer step", "step");
+      if (options_.grad_clip_norm > 0) optim::clip_grad_norm(parameters, options_.grad_clip_norm);
+      optimizer_.step();
+      optimizer_.zero_grad();
+    }
+    summary.last_loss = step_loss;
+    if (profiling && step == kFirstProfiledStep + kProfiledSteps - 1) {
+      profile::stop();
+      for (const std::string& line : profile::write_chrome_trace((run_.path() / options_.profile).string())) log(line);
+    }
+    if (step % options_.log_every == 0 || step == options_.steps) {
+      log_metrics(step, step_loss, lr, seconds_since(last_log), samples_since_log);
+      last_log = Clock::now();
+      samples_since_log = 0;
+    }
+    if (eval_loader_ != nullptr && options_.eval_every > 0 && step % options_.eval_every == 0 && step != options_.steps)
+      evaluate_and_log(step);
+  }
+  progress_.finish();
+  if (profiling && options_.steps < kFirstProfiledStep + kProfiledSteps - 1 && profile::enabled()) {
+    profile::stop();
+    for (const std::string& line : profile::write_chrome_trace((run_.path() / options_.profile).string())) log(line);
+  }
+  summary.steps = options_.steps;
+  summary.seconds = seconds_since(start);
+  if (eval_loader_ != nullptr) summary.eval = evaluate_and_log(options_.steps);
+  save_weights("final.safetensors", options_.steps);
+  log(fmt::format("done: {} steps in {}; final weights in {}", options_.steps,
+                  Progress::format_duration(summary.seconds), (run_.path() / "final.safetensors").string()));
+  return summary;
+}
+
+}  // namespace torus::train

@@ -1,0 +1,84 @@
+// The training loop: steps of forward, backward and optimizer update over a loader,
+// with periodic logging (metrics.jsonl, train.log, the progress line), evaluation on a
+// held-out loader, NaN detection, an optional op profile, and the final weights.
+// World-aware by construction: the loaders hand this rank its part of each global
+// batch; a world of one is the single-process case.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "distributed/train/progress.h"
+#include "distributed/train/run_directory.h"
+#include "framework/data/loader.h"
+#include "framework/nn/module.h"
+#include "framework/optim/optimizer.h"
+#include "framework/optim/schedule.h"
+
+namespace torus::train {
+
+// classification: inputs (N, ...) -> logits (N, classes), targets (N) class indices.
+// language_model: tokens (N, T) -> logits (N, T, vocab), targets (N, T) next tokens.
+enum class Task { classification, language_model };
+
+struct TrainerOptions {
+  int64_t steps = 0;           // optimizer steps
+  int64_t log_every = 10;
+  int64_t eval_every = 0;      // 0: evaluate only at the end
+  int64_t eval_batches = 0;    // 0: the whole eval set
+  int64_t grad_accumulation = 1;  // loader batches (micro-batches) per optimizer step
+  double grad_clip_norm = 0;   // 0: no clipping
+  bool save_initial = false;   // write initial.safetensors before the first step
+  std::string profile;         // Chrome trace of steps 2..11 to this file; empty: none
+  Task task = Task::classification;
+  std::string model_description;  // stored in the weights' metadata
+};
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;  // of predictions (tokens for language models)
+  int64_t samples = 0;
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double last_loss = 0;
+  std::optional<EvalResult> eval;
+  double seconds = 0;
+};
+
+// The loss of a batch and how many of its predictions were right.
+struct BatchLoss {
+  Tensor loss;  // scalar mean over the batch's predictions
+  int64_t correct = 0;
+  int64_t predictions = 0;
+};
+BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bool count_correct);
+
+// Loss and accuracy over `batches` batches of `loader` from its start (0: one epoch).
+EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches = 0);
+
+class Trainer {
+ public:
+  Trainer(Layer& model, optim::Optimizer& optimizer, const optim::LrSchedule& schedule, data::Loader& train_loader,
+          data::Loader* eval_loader, RunDirectory& run, const TrainerOptions& options);
+  TrainSummary run();
+
+ private:
+  void log(const std::string& line);
+  void log_metrics(int64_t step, double loss, double lr, double seconds_since_log, int64_t samples_since_log);
+  EvalResult evaluate_and_log(int64_t step);
+  void save_weights(const std::string& file, int64_t step) const;
+
+  Layer& model_;
+  optim::Optimizer& optimizer_;
+  const optim::LrSchedule& schedule_;
+  data::Loader& train_loader_;
+  data::Loader* eval_loader_;
+  RunDirectory& run_;
+  TrainerOptions options_;
+  Progress progress_;
+};
+
+}  // namespace torus::train

@@ -1,0 +1,84 @@
+// `torus train` and `torus eval` (see train_command.h): load the config, build the run
+// from it, then train (writing the run directory) or evaluate given weights.
+#include "launcher/train_command.h"
+
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "distributed/train/run_directory.h"
+#include "distributed/train/trainer.h"
+#include "framework/io/safetensors.h"
+#include "kernels/cpu/parallel.h"
+#include "launcher/config_command.h"
+#include "launcher/config_yaml.h"
+#include "launcher/train_setup.h"
+
+namespace torus::cli {
+namespace {
+
+void train(const ConfigArguments& arguments) {
+  const auto config = load_or_print(arguments);
+  if (!config) return;
+  RunSetup setup = make_run_setup(*config, /*for_training=*/true);
+  train::RunDirectory run(setup.run_dir, /*writer=*/true);
+  run.write_resolved_config(config::to_yaml(*config));
+  const std::string header = fmt::format(
+      "run {} in {}: {}; train {} samples of {}, eval {}; {} steps of {} samples, {} threads", config->name(),
+      setup.run_dir.string(), setup.model_description, setup.train_set->size(), setup.train_set->describe(),
+      setup.eval_set ? fmt::format("{} samples", setup.eval_set->size()) : std::string("none"), setup.trainer.steps,
+      config->data().batch_size(), cpu::num_threads());
+  run.log(header);
+  fmt::print("{}\n", header);
+  train::Trainer trainer(*setup.model, *setup.optimizer, *setup.schedule, *setup.train_loader,
+                         setup.eval_loader.get(), run, setup.trainer);
+  trainer.run();
+}
+
+void evaluate(const ConfigArguments& arguments, const std::string& checkpoint, bool as_json) {
+  const auto config = load_or_print(arguments);
+  if (!config) return;
+  RunSetup setup = make_run_setup(*config, /*for_training=*/false);
+  TORUS_CHECK(setup.eval_loader != nullptr, "eval: the config has no eval set (data.eval_fraction is 0 and no "
+                                            "data.eval_path)");
+  setup.model->load_state_dict(io::load_safetensors(checkpoint).tensors, /*strict=*/true);
+  setup.model->eval();
+  const train::Task task = config->model().kind() == config::ModelKind::gpt ? train::Task::language_model
+                                                                           : train::Task::classification;
+  const train::EvalResult result = train::evaluate(*setup.model, *setup.eval_loader, task);
+  if (as_json) {
+    nlohmann::ordered_json doc = {{"checkpoint", checkpoint}, {"eval_loss", result.loss},
+                                  {"eval_accuracy", result.accuracy}, {"samples", result.samples}};
+    if (task == train::Task::language_model) doc["eval_perplexity"] = std::exp(result.loss);
+    fmt::print("{}\n", doc.dump());
+    return;
+  }
+  fmt::print("{}: eval loss {:.6f}, accuracy {:.2f}% over {} samples of {}{}\n", checkpoint, result.loss,
+             100 * result.accuracy, result.samples, setup.eval_set->describe(),
+             task == train::Task::language_model ? fmt::format(", perplexity {:.3f}", std::exp(result.loss)) : "");
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  CLI::App* command = app.add_subcommand("train", "Train in this process world (1 process, or every rank of an "
+                                                  "mpirun/srun job)");
+  auto arguments = std::make_shared<ConfigArguments>();
+  add_config_arguments(*command, *arguments);
+  command->callback([arguments] { train(*arguments); });
+}
+
+void add_eval_command(CLI::App& app) {
+  CLI::App* command = app.add_subcommand("eval", "Loss and metrics of given weights on the config's eval set");
+  auto arguments = std::make_shared<ConfigArguments>();
+  auto checkpoint = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  add_config_arguments(*command, *arguments, /*print_flag=*/false);
+  command->add_option("--checkpoint", *checkpoint, "a .safetensors file of weights (a run's final.safetensors)")
+      ->required();
+  command->add_flag("--json", *as_json, "print one JSON object");
+  command->callback([=] { evaluate(*arguments, *checkpoint, *as_json); });
+}
+
+}  // namespace torus::cli

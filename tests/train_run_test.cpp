@@ -1,0 +1,176 @@
+// `torus train` and `torus eval` through the binary: a run directory a user can trust
+// (determinism, the files of DESIGN.md §3, eval of the final weights), and one-line
+// errors with a non-zero status for every kind of bad input.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "framework/io/safetensors.h"
+
+namespace torus {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ToolRun {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+ToolRun run_tool(const std::string& arguments) {
+  const std::string command = fmt::format("{} {} 2>&1", TORUS_TOOL, arguments);
+  FILE* pipe = ::popen(command.c_str(), "r");
+  EXPECT_NE(pipe, nullptr);
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WEXITSTATUS(status), output};
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// metrics.jsonl without the fields that measure time.
+std::string metrics_without_timing(const fs::path& file) {
+  std::string out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    auto record = nlohmann::ordered_json::parse(line);
+    for (const char* timing : {"samples_per_s", "tokens_per_s", "time_s"}) record.erase(timing);
+    out += record.dump() + "\n";
+  }
+  return out;
+}
+
+class TrainRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("torus_train_run_{}", ::getpid());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  // A small MLP config on Fashion-MNIST (or `data` instead), written into the test dir.
+  fs::path config(const std::string& name, const std::string& extra = "",
+                  const std::string& data = "dataset: fashion_mnist\n  batch_size: 64\n") {
+    const fs::path file = dir_ / (name + ".yaml");
+    std::ofstream(file) << fmt::format(
+        "name: {}\nseed: 5\nmodel:\n  kind: mlp\n  mlp: {{hidden: [64]}}\ndata:\n  {}optimizer:\n  name: sgd\n"
+        "  lr: 0.05\n  momentum: 0.9\ntrainer:\n  steps: 40\n  log_every: 5\n  eval_every: 20\n  run_dir: {}\n{}",
+        name, data, dir_.string(), extra);
+    return file;
+  }
+  // The one line a failed run prints, after checking it failed with `status`.
+  std::string failure(const ToolRun& r, int status = 1) {
+    EXPECT_EQ(r.status, status) << r.output;
+    const size_t line = r.output.rfind("torus: ");
+    EXPECT_NE(line, std::string::npos) << r.output;
+    const std::string last = line == std::string::npos ? r.output : r.output.substr(line);
+    EXPECT_EQ(std::count(last.begin(), last.end(), '\n'), 1) << last;
+    return last;
+  }
+  fs::path dir_;
+};
+
+TEST_F(TrainRun, SameConfigAndSeedGiveIdenticalMetricsAndWeights) {
+  const fs::path a = config("a"), b = config("b");
+  ASSERT_EQ(run_tool("train " + a.string()).status, 0);
+  const ToolRun second = run_tool("train " + b.string());
+  ASSERT_EQ(second.status, 0) << second.output;
+  for (const char* file : {"config.resolved.yaml", "train.log", "metrics.jsonl", "final.safetensors"})
+    EXPECT_TRUE(fs::exists(dir_ / "a" / file)) << file;
+  const std::string metrics = metrics_without_timing(dir_ / "a" / "metrics.jsonl");
+  EXPECT_EQ(metrics, metrics_without_timing(dir_ / "b" / "metrics.jsonl"));
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 8 + 2) << "8 logged steps and 2 evaluations";
+  EXPECT_EQ(read_file(dir_ / "a" / "final.safetensors").substr(200), read_file(dir_ / "b" / "final.safetensors").substr(200))
+      << "the weights (past the header, which names the run) are identical";
+  // Every metrics line has the fields of DESIGN.md §3.
+  std::ifstream in(dir_ / "a" / "metrics.jsonl");
+  std::string first;
+  std::getline(in, first);
+  const auto record = nlohmann::json::parse(first);
+  for (const char* key : {"step", "loss", "lr", "samples_per_s", "time_s"}) EXPECT_TRUE(record.contains(key)) << key;
+  // The resolved config loads back as a valid config.
+  EXPECT_EQ(run_tool("config check " + (dir_ / "a" / "config.resolved.yaml").string()).status, 0);
+}
+
+TEST_F(TrainRun, EvalOfTheFinalWeightsGivesTheRunsLastEvaluation) {
+  const fs::path file = config("evaluated");
+  ASSERT_EQ(run_tool("train " + file.string()).status, 0);
+  nlohmann::json last_eval;
+  std::ifstream in(dir_ / "evaluated" / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record.contains("eval_accuracy")) last_eval = record;
+  }
+  ASSERT_EQ(last_eval["step"], 40);
+  const ToolRun eval = run_tool(fmt::format("eval {} --checkpoint {} --json", file.string(),
+                                            (dir_ / "evaluated" / "final.safetensors").string()));
+  ASSERT_EQ(eval.status, 0) << eval.output;
+  const auto result = nlohmann::json::parse(eval.output);
+  EXPECT_DOUBLE_EQ(result["eval_accuracy"].get<double>(), last_eval["eval_accuracy"].get<double>());
+  EXPECT_DOUBLE_EQ(result["eval_loss"].get<double>(), last_eval["eval_loss"].get<double>());
+  EXPECT_EQ(result["samples"], 10000);
+  EXPECT_GT(result["eval_accuracy"].get<double>(), 0.6) << "40 steps of SGD learn something";
+}
+
+TEST_F(TrainRun, MissingOrCorruptDatasetFilesAreOneLineErrors) {
+  const std::string missing = failure(run_tool("train " + config("missing", "", "dataset: fashion_mnist\n  path: " +
+                                                                                   (dir_ / "nowhere").string() + "\n")
+                                                                   .string()));
+  EXPECT_NE(missing.find("nowhere"), std::string::npos) << missing;
+
+  // A copy of the dataset whose training images are cut short.
+  const fs::path broken = dir_ / "broken";
+  fs::create_directories(broken);
+  for (const char* f : {"train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
+    fs::copy_file(fs::path("/usr/share/datasets/fashion-mnist") / f, broken / f);
+  const std::string images = read_file("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+  std::ofstream(broken / "train-images-idx3-ubyte.gz", std::ios::binary) << images.substr(0, images.size() / 2);
+  const std::string corrupt =
+      failure(run_tool("train " + config("corrupt", "", "dataset: fashion_mnist\n  path: " + broken.string() + "\n")
+                                      .string()));
+  EXPECT_NE(corrupt.find("train-images-idx3-ubyte.gz"), std::string::npos) << corrupt;
+}
+
+TEST_F(TrainRun, LabelOutOfRangeAndShapeMismatchAreOneLineErrors) {
+  const fs::path arrays = dir_ / "arrays.safetensors";
+  Tensor x = Tensor::zeros({8, 4});
+  Tensor y = Tensor::from_vector({0, 1, 2, 12, 3, 4, 5, 6}, {8}, DType::i64);
+  io::save_safetensors(arrays.string(), {{"x", x}, {"y", y}});
+  const std::string data = "dataset: safetensors\n  path: " + arrays.string() + "\n  batch_size: 4\n";
+  const std::string label = failure(run_tool(
+      "train " + config("labels", "", data).string() + " model.mlp.classes=10 data.eval_fraction=0.5"));
+  EXPECT_NE(label.find("12"), std::string::npos) << label;
+  EXPECT_NE(label.find("arrays.safetensors"), std::string::npos) << label;
+
+  const std::string shape =
+      failure(run_tool("train " + config("shape").string() + " model.mlp.input_size=100"));
+  EXPECT_NE(shape.find("model.mlp.input_size 100"), std::string::npos) << shape;
+  EXPECT_NE(shape.find("784 values"), std::string::npos) << shape;
+}
+
+TEST_F(TrainRun, ADivergingLossStopsTheRunNamingTheStep) {
+  const std::string nan = failure(run_tool("train " + config("diverging").string() + " optimizer.lr=1e6"));
+  EXPECT_NE(nan.find("at step"), std::string::npos) << nan;
+  EXPECT_NE(nan.find("optimizer.lr"), std::string::npos) << nan;
+}
+
+TEST_F(TrainRun, ConfigErrorsExitWithStatusTwoAndStartNothing) {
+  const std::string typo = failure(run_tool("train " + config("typo").string() + " optimizer.lrr=0.1"), 2);
+  EXPECT_NE(typo.find("did you mean 'lr'"), std::string::npos) << typo;
+  EXPECT_FALSE(fs::exists(dir_ / "typo")) << "no run directory for a config that did not load";
+}
+
+}  // namespace
+}  // namespace torus
