@@ -104,6 +104,26 @@ TEST_F(TrainRun, SameConfigAndSeedGiveIdenticalMetricsAndWeights) {
   EXPECT_EQ(run_tool("config check " + (dir_ / "a" / "config.resolved.yaml").string()).status, 0);
 }
 
+// init_from replaces the seeded initialisation: a run of another seed started from the
+// initial weights of a first run trains exactly as that run (shuffling off, so the seed
+// decides nothing else).
+TEST_F(TrainRun, InitFromStartsFromTheGivenWeights) {
+  const std::string unshuffled = "dataset: fashion_mnist\n  batch_size: 64\n  shuffle: false\n";
+  const fs::path first = config("first", "  save_initial: true\n", unshuffled);
+  ASSERT_EQ(run_tool("train " + first.string()).status, 0);
+  ASSERT_TRUE(fs::exists(dir_ / "first" / "initial.safetensors"));
+  const ToolRun other = run_tool(fmt::format("train {} name=other seed=99 init_from={}", first.string(),
+                                             (dir_ / "first" / "initial.safetensors").string()));
+  ASSERT_EQ(other.status, 0) << other.output;
+  EXPECT_EQ(metrics_without_timing(dir_ / "other" / "metrics.jsonl"),
+            metrics_without_timing(dir_ / "first" / "metrics.jsonl"));
+  const ToolRun fresh = run_tool(fmt::format("train {} name=fresh seed=99", first.string()));
+  ASSERT_EQ(fresh.status, 0) << fresh.output;
+  EXPECT_NE(metrics_without_timing(dir_ / "fresh" / "metrics.jsonl"),
+            metrics_without_timing(dir_ / "first" / "metrics.jsonl"))
+      << "another seed without init_from starts elsewhere";
+}
+
 TEST_F(TrainRun, EvalOfTheFinalWeightsGivesTheRunsLastEvaluation) {
   const fs::path file = config("evaluated");
   ASSERT_EQ(run_tool("train " + file.string()).status, 0);

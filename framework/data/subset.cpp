@@ -18,8 +18,9 @@ std::string Subset::describe() const {
 }
 
 void Subset::gather_rows(std::span<const int64_t> indices, const Tensor& inputs, const Tensor& targets) const {
-  // Per-thread scratch would avoid this vector; the shift is cheap next to the gather.
-  std::vector<int64_t> shifted(indices.begin(), indices.end());
+  // Per-thread scratch: gathers run on loader threads, and steady state allocates nothing.
+  thread_local std::vector<int64_t> shifted;
+  shifted.assign(indices.begin(), indices.end());
   for (int64_t& i : shifted) i += begin_;
   source_->gather(shifted, inputs, targets);
 }
