@@ -15,6 +15,7 @@
 #include "framework/nn/normalization.h"
 #include "framework/nn/sequential.h"
 #include "framework/ops/ops.h"
+#include "support/error_message.h"
 
 namespace torus {
 namespace {
@@ -36,18 +37,8 @@ Moments moments(const Tensor& t) {
   return m;
 }
 
-// The message of the ValueError `f` throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const ValueError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test::contains;
+using test::error_of;
 
 // ---- Initialisation ----
 

@@ -15,23 +15,15 @@
 #include "framework/tensor/allocator.h"
 #include "framework/tensor/random.h"
 #include "nn_torch_support.h"
+#include "support/error_message.h"
 
 namespace torus {
 namespace {
 
 using optim::OptimizerKind;
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const ValueError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test::contains;
+using test::error_of;
 
 NamedTensors fresh_parameters(uint64_t seed) {
   Generator gen(seed);

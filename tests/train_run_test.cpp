@@ -12,27 +12,15 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
+#include "support/tool_run.h"
 
 namespace torus {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct ToolRun {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-ToolRun run_tool(const std::string& arguments) {
-  const std::string command = fmt::format("{} {} 2>&1", TORUS_TOOL, arguments);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  return {WEXITSTATUS(status), output};
-}
+using test::run_tool;
+using test::ToolRun;
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
