@@ -1,0 +1,101 @@
+// MpiProcessGroup: collectives on host tensors over MPI_COMM_WORLD (Open MPI).
+//
+// One communication thread per rank owns MPI: it initialises MPI (asking for
+// MPI_THREAD_MULTIPLE, so that abort_job can call MPI_Abort from any thread while that
+// thread is inside a collective), makes every collective call, and finalises MPI. Ops are
+// queued and run in issue order, so the caller's compute continues while they run.
+// Every MPI call is checked (TORUS_MPI); the group's communicator returns errors
+// instead of aborting. A wait() past the group's timeout throws CommTimeoutError with
+// the op, its sequence number, the time waited and this rank's collective trace; the
+// group is then unusable (its thread may never come back from MPI), and the job should
+// be ended with abort_job().
+//
+// bf16 reductions convert to f32 (in chunks of kBf16ChunkElements for all_reduce; the
+// whole input for reduce_scatter), reduce in f32 and round once: the result is the f32
+// sum rounded to bf16 on every rank, for twice the bytes on the wire of a bf16 user op
+// (which would round after every partial sum).
+//
+// One MpiProcessGroup per process at a time, and one for the life of the process if it
+// initialised MPI (MPI cannot be initialised again after MPI_Finalize).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "distributed/comm/comm_thread.h"
+#include "distributed/comm/mpi_error.h"
+#include "distributed/comm/op_trace.h"
+#include "distributed/comm/process_group.h"
+
+namespace torus::comm {
+
+class MpiProcessGroup final : public ProcessGroup {
+ public:
+  static constexpr int64_t kBf16ChunkElements = int64_t{1} << 20;  // 4 MiB of f32 scratch
+  static constexpr int64_t kMaxCountPerCall = int64_t{1} << 30;    // MPI counts are int
+
+  explicit MpiProcessGroup(const ProcessGroupOptions& options = {});
+  // Finalises MPI (if this group initialised it) after the queued ops have run. A group
+  // that timed out leaves its thread behind and MPI unfinalised: end such a job with abort_job.
+  ~MpiProcessGroup() override;
+  MpiProcessGroup(const MpiProcessGroup&) = delete;
+  MpiProcessGroup& operator=(const MpiProcessGroup&) = delete;
+
+  const WorldInfo& world() const override { return shared_->world; }
+  std::string backend_name() const override { return "mpi"; }
+
+  WorkPtr all_reduce(const Tensor& tensor, ReduceOp op = ReduceOp::sum) override;
+  WorkPtr reduce_scatter(const Tensor& input, const Tensor& output,
+                         ReduceOp op = ReduceOp::sum) override;
+  WorkPtr all_gather(const Tensor& input, const Tensor& output) override;
+  WorkPtr broadcast(const Tensor& tensor, int root) override;
+  WorkPtr barrier() override;
+
+  std::string trace() const override;
+  [[noreturn]] void abort_job(const std::string& reason) override;
+  uint64_t next_sequence() const override;
+
+ private:
+  // State the Work handles share with the group, so a handle may outlive it.
+  struct Shared {
+    explicit Shared(size_t trace_capacity) : trace(trace_capacity) {}
+    std::string trace_text() const;
+    void mark_unusable(const std::string& reason);
+
+    WorldInfo world;
+    OpTrace trace;
+    std::atomic<bool> unusable{false};
+    mutable std::mutex mutex;
+    std::string unusable_reason;  // under mutex
+  };
+
+  // Queues `run` (executed on the communication thread) as op `label` and returns its handle.
+  WorkPtr enqueue(std::string label, std::string dtype, size_t bytes, std::function<void()> run);
+  static std::string timeout_message(const Shared& shared, const QueuedWork& work, double waited,
+                                     bool started);
+
+  // Communication thread only.
+  void initialize();
+  void finalize();
+  void run_all_reduce(const Tensor& tensor, ReduceOp op);
+  void run_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op);
+  void run_all_gather(const Tensor& input, const Tensor& output);
+  void run_broadcast(const Tensor& tensor, int root);
+
+  ProcessGroupOptions options_;
+  std::shared_ptr<Shared> shared_;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  bool initialized_mpi_ = false;
+  std::vector<float> scratch_in_, scratch_out_;  // f32 sums of bf16 data
+
+  mutable std::mutex enqueue_mutex_;  // sequence numbers follow queue order
+  uint64_t next_sequence_ = 1;
+  CommThread thread_;  // last: starts after, and stops before, the state it uses
+};
+
+}  // namespace torus::comm

@@ -1,0 +1,58 @@
+// World detection from the launcher's environment.
+#include "distributed/comm/world.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "distributed/comm/local_process_group.h"
+#include "distributed/comm/mpi_process_group.h"
+
+namespace torus::comm {
+
+namespace {
+
+std::optional<int> env_int(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  TORUS_CHECK(*end == '\0' && value >= 0 && value <= 1 << 30,
+              "environment variable {}={} is not a rank or size", name, text);
+  return static_cast<int>(value);
+}
+
+std::optional<WorldInfo> world_from(const char* rank_var, const char* size_var,
+                                    const char* local_rank_var, const char* local_size_var) {
+  const std::optional<int> size = env_int(size_var);
+  if (!size) return std::nullopt;
+  WorldInfo world;
+  world.size = *size;
+  world.rank = env_int(rank_var).value_or(0);
+  world.local_rank = env_int(local_rank_var).value_or(0);
+  world.local_size = local_size_var ? env_int(local_size_var).value_or(0) : 0;
+  TORUS_CHECK(world.size >= 1 && world.rank < world.size,
+              "environment: rank {} ({}) is not below the world size {} ({})", world.rank,
+              rank_var, world.size, size_var);
+  world.host = local_host_name();
+  return world;
+}
+
+}  // namespace
+
+std::optional<WorldInfo> world_from_environment() {
+  if (auto world = world_from("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                              "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"))
+    return world;
+  return world_from("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", nullptr);
+}
+
+bool launched_by_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr;
+}
+
+std::unique_ptr<ProcessGroup> make_process_group(const ProcessGroupOptions& options) {
+  if (launched_by_mpi()) return std::make_unique<MpiProcessGroup>(options);
+  return std::make_unique<LocalProcessGroup>(options);
+}
+
+}  // namespace torus::comm

@@ -1,0 +1,266 @@
+// The MPI process group under mpirun (2, 3 and 4 ranks): every collective against a
+// closed-form, rank-dependent reference, for odd sizes, empty tensors and each dtype;
+// async handles waited out of order; broadcast from a non-zero root; reduce_scatter then
+// all_gather equal to all_reduce. Values are small integers (and halves), so f32, f64
+// and bf16 results are exact whatever order MPI sums in.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "distributed/comm/mpi_process_group.h"
+#include "distributed/comm/world.h"
+
+namespace torus::comm {
+namespace {
+
+ProcessGroup* g_group = nullptr;
+
+ProcessGroup& group() { return *g_group; }
+
+// Rank r's contribution at element i: r + 1 + (i mod 13).
+double contribution(int rank, int64_t i) { return rank + 1 + static_cast<double>(i % 13); }
+
+// The sum of contribution(r, i) over the ranks: S(S+1)/2 + S (i mod 13).
+double sum_over_ranks(int size, int64_t i) {
+  return size * (size + 1) / 2.0 + size * static_cast<double>(i % 13);
+}
+
+Tensor filled(int64_t n, DType dtype, const std::function<double(int64_t)>& value) {
+  std::vector<double> values(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = value(i);
+  return Tensor::from_vector(values, {n}, dtype);
+}
+
+// Counts mismatches (and reports the first few) so one bad tensor does not flood the log.
+void expect_values(const Tensor& t, const std::function<double(int64_t)>& expected,
+                   const std::string& what) {
+  const std::vector<double> got = t.to_vector<double>();
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(got.size()); ++i) {
+    if (got[static_cast<size_t>(i)] != expected(i)) {
+      if (wrong < 3)
+        ADD_FAILURE() << what << " on rank " << group().rank() << ": element " << i << " is "
+                      << got[static_cast<size_t>(i)] << ", expected " << expected(i);
+      ++wrong;
+    }
+  }
+  EXPECT_EQ(wrong, 0) << what << " on rank " << group().rank();
+}
+
+const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::bf16};
+const std::vector<DType> kReducibleTypes = {DType::f32, DType::f64, DType::bf16, DType::i32,
+                                            DType::i64};
+const std::vector<int64_t> kSizes = {0, 1, 7, 1000003};
+
+TEST(MpiProcessGroup, WorldMatchesTheLauncher) {
+  EXPECT_EQ(group().backend_name(), "mpi");
+  std::optional<WorldInfo> env = world_from_environment();
+  ASSERT_TRUE(env.has_value());
+  EXPECT_EQ(group().rank(), env->rank);
+  EXPECT_EQ(group().size(), env->size);
+  EXPECT_EQ(group().local_rank(), env->local_rank);
+  EXPECT_EQ(group().local_size(), env->local_size);
+  EXPECT_FALSE(group().host_name().empty());
+}
+
+TEST(MpiProcessGroup, AllReduceSum) {
+  const int rank = group().rank(), size = group().size();
+  std::vector<int64_t> sizes = kSizes;
+  sizes.push_back(MpiProcessGroup::kBf16ChunkElements + 5);  // bf16 crosses a scratch chunk
+  for (DType dtype : kReducibleTypes) {
+    for (int64_t n : sizes) {
+      Tensor t = filled(n, dtype, [&](int64_t i) { return contribution(rank, i); });
+      group().all_reduce(t, ReduceOp::sum)->wait();
+      expect_values(t, [&](int64_t i) { return sum_over_ranks(size, i); },
+                    fmt::format("all_reduce(sum) {} n={}", dtype_name(dtype), n));
+    }
+  }
+}
+
+TEST(MpiProcessGroup, AllReduceAverageDividesOnce) {
+  const int rank = group().rank(), size = group().size();
+  for (DType dtype : kFloatTypes) {
+    for (int64_t n : kSizes) {
+      // Ranks give S * (r + 1 + i mod 13), so the mean is sum_over_ranks: exact in every dtype.
+      Tensor t = filled(n, dtype, [&](int64_t i) { return size * contribution(rank, i); });
+      group().all_reduce(t, ReduceOp::average)->wait();
+      expect_values(t, [&](int64_t i) { return sum_over_ranks(size, i); },
+                    fmt::format("all_reduce(average) {} n={}", dtype_name(dtype), n));
+    }
+  }
+  // A mean that is not a multiple: ranks give r + 1, the mean is (S + 1) / 2.
+  Tensor halves = filled(5, DType::f32, [&](int64_t) { return rank + 1.0; });
+  group().all_reduce(halves, ReduceOp::average)->wait();
+  expect_values(halves, [&](int64_t) { return (size + 1) / 2.0; }, "all_reduce(average) halves");
+}
+
+TEST(MpiProcessGroup, BroadcastFromEveryRoot) {
+  const int rank = group().rank(), size = group().size();
+  for (int root = size - 1; root >= 0; --root) {  // the non-zero roots first
+    for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::i64, DType::u8}) {
+      for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{1000003}}) {
+        Tensor t = filled(n, dtype, [&](int64_t i) { return rank * 10 + static_cast<double>(i % 7); });
+        group().broadcast(t, root)->wait();
+        expect_values(t, [&](int64_t i) { return root * 10 + static_cast<double>(i % 7); },
+                      fmt::format("broadcast(root {}) {} n={}", root, dtype_name(dtype), n));
+      }
+    }
+  }
+}
+
+TEST(MpiProcessGroup, ReduceScatterGivesEachRankItsChunkOfTheSum) {
+  const int rank = group().rank(), size = group().size();
+  for (DType dtype : kReducibleTypes) {
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{100003}}) {
+      Tensor input = filled(size * n, dtype, [&](int64_t j) { return contribution(rank, j); });
+      const std::vector<double> input_before = input.to_vector<double>();
+      Tensor output = Tensor::zeros({n}, dtype);
+      group().reduce_scatter(input, output, ReduceOp::sum)->wait();
+      expect_values(output, [&](int64_t i) { return sum_over_ranks(size, rank * n + i); },
+                    fmt::format("reduce_scatter {} n={}", dtype_name(dtype), n));
+      EXPECT_EQ(input.to_vector<double>(), input_before) << "reduce_scatter changed its input";
+    }
+  }
+}
+
+TEST(MpiProcessGroup, AllGatherConcatenatesInRankOrder) {
+  const int rank = group().rank(), size = group().size();
+  for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::i32, DType::i64, DType::u8}) {
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{100003}}) {
+      Tensor input = filled(n, dtype, [&](int64_t i) { return rank * 20 + static_cast<double>(i % 11); });
+      Tensor output = Tensor::zeros({size * n}, dtype);
+      group().all_gather(input, output)->wait();
+      expect_values(output,
+                    [&](int64_t j) { return (j / n) * 20 + static_cast<double>((j % n) % 11); },
+                    fmt::format("all_gather {} n={}", dtype_name(dtype), n));
+    }
+  }
+}
+
+TEST(MpiProcessGroup, ReduceScatterThenAllGatherIsAllReduce) {
+  const int rank = group().rank(), size = group().size();
+  const int64_t n = 1001;
+  for (DType dtype : kFloatTypes) {
+    auto value = [&](int64_t j) { return size * contribution(rank, j); };
+    Tensor reference = filled(size * n, dtype, value);
+    Tensor shard = Tensor::zeros({n}, dtype);
+    Tensor gathered = Tensor::zeros({size * n}, dtype);
+    WorkPtr scatter = group().reduce_scatter(reference.clone(), shard, ReduceOp::average);
+    WorkPtr gather = group().all_gather(shard, gathered);  // queued behind the scatter
+    WorkPtr reduce = group().all_reduce(reference, ReduceOp::average);
+    scatter->wait();
+    gather->wait();
+    reduce->wait();
+    EXPECT_EQ(gathered.to_vector<double>(), reference.to_vector<double>()) << dtype_name(dtype);
+  }
+}
+
+TEST(MpiProcessGroup, AsyncOpsCompleteInIssueOrderWhateverOrderTheyAreWaited) {
+  const int rank = group().rank(), size = group().size();
+  Tensor a = filled(1000003, DType::f32, [&](int64_t i) { return contribution(rank, i); });
+  Tensor b = filled(7, DType::f64, [&](int64_t i) { return contribution(rank, i + 5); });
+  WorkPtr first = group().all_reduce(a);
+  WorkPtr second = group().all_reduce(b);
+  EXPECT_EQ(second->sequence(), first->sequence() + 1);
+  second->wait();  // reverse order
+  first->wait();   // ops run in issue order, so the first is done once the second is
+  EXPECT_TRUE(first->is_completed());
+  EXPECT_TRUE(second->is_completed());
+  expect_values(a, [&](int64_t i) { return sum_over_ranks(size, i); }, "first all_reduce");
+  expect_values(b, [&](int64_t i) { return sum_over_ranks(size, i + 5); }, "second all_reduce");
+
+  // Many small ops in flight at once, waited last to first.
+  std::vector<Tensor> tensors;
+  std::vector<WorkPtr> works;
+  for (int k = 0; k < 32; ++k) {
+    tensors.push_back(filled(k, k % 2 ? DType::bf16 : DType::i64,
+                             [&](int64_t i) { return contribution(rank, i + k); }));
+    works.push_back(group().all_reduce(tensors.back()));
+  }
+  for (int k = 31; k >= 0; --k) works[static_cast<size_t>(k)]->wait();
+  for (int k = 0; k < 32; ++k)
+    expect_values(tensors[static_cast<size_t>(k)],
+                  [&](int64_t i) { return sum_over_ranks(size, i + k); },
+                  fmt::format("queued all_reduce {}", k));
+}
+
+TEST(MpiProcessGroup, SequenceNumbersAgreeAcrossRanksAndAreTraced) {
+  const int size = group().size();
+  group().barrier()->wait();
+  const uint64_t sequence = group().next_sequence();
+  Tensor t = Tensor::from_data<int64_t>({static_cast<int64_t>(sequence)}, {1});
+  WorkPtr work = group().all_reduce(t);
+  work->wait();
+  EXPECT_EQ(work->sequence(), sequence);
+  EXPECT_EQ(t.to_vector<int64_t>()[0], static_cast<int64_t>(sequence) * size);
+  const std::string trace = group().trace();
+  EXPECT_NE(trace.find(fmt::format("collective trace of rank {} of {}", group().rank(), size)),
+            std::string::npos) << trace;
+  EXPECT_NE(trace.find("barrier"), std::string::npos) << trace;
+  EXPECT_NE(trace.find(fmt::format("{}  all_reduce(sum)", sequence)), std::string::npos) << trace;
+  EXPECT_EQ(trace.find("running"), std::string::npos) << trace;  // everything waited is done
+}
+
+TEST(MpiProcessGroup, RefusesBadArgumentsBeforeQueueing) {
+  const int size = group().size();
+  const uint64_t before = group().next_sequence();
+  Tensor small = Tensor::zeros({3});
+  EXPECT_THROW(group().all_gather(small, Tensor::zeros({3 * size + 1})), ValueError);
+  EXPECT_THROW(group().reduce_scatter(Tensor::zeros({3 * size - 1}), small), ValueError);
+  EXPECT_THROW(group().broadcast(small, size), ValueError);
+  EXPECT_THROW(group().all_reduce(Tensor::zeros({3}, DType::i32), ReduceOp::average), ValueError);
+  EXPECT_EQ(group().next_sequence(), before);  // nothing queued, the ranks stay in step
+}
+
+TEST(MpiProcessGroup, MpiErrorsNameTheCallAndMpisDescription) {
+  // A real failing call: MPI checks the count before any communication, on each rank alone.
+  MPI_Errhandler previous;
+  TORUS_MPI(MPI_Comm_get_errhandler(MPI_COMM_WORLD, &previous));
+  TORUS_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  float value = 0;
+  std::string message;
+  int code = MPI_SUCCESS;
+  try {
+    TORUS_MPI(MPI_Bcast(&value, -1, MPI_FLOAT, 0, MPI_COMM_WORLD));
+  } catch (const MpiError& e) {
+    message = e.what();
+    code = e.mpi_code();
+  }
+  TORUS_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, previous));
+  TORUS_MPI(MPI_Errhandler_free(&previous));
+  int error_class = MPI_SUCCESS;
+  TORUS_MPI(MPI_Error_class(code, &error_class));
+  EXPECT_EQ(error_class, MPI_ERR_COUNT) << message;
+  EXPECT_NE(message.find("MPI_Bcast(&value, -1, MPI_FLOAT, 0, MPI_COMM_WORLD) failed: "),
+            std::string::npos) << message;
+  EXPECT_NE(message.find(mpi_error_string(code)), std::string::npos) << message;
+  EXPECT_NE(message.find("invalid count"), std::string::npos) << message;
+  EXPECT_NE(message.find("comm_collectives_test.cpp:"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace torus::comm
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  std::unique_ptr<torus::comm::ProcessGroup> group;
+  try {
+    group = torus::comm::make_process_group({.timeout_seconds = 120});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "comm_collectives_test: %s\n", e.what());
+    return 1;
+  }
+  torus::comm::g_group = group.get();
+  int failed = RUN_ALL_TESTS() != 0;
+  // Every rank learns whether any rank failed, so the job's exit status says so.
+  try {
+    torus::Tensor any_failed = torus::Tensor::from_data<int32_t>({failed}, {1});
+    group->all_reduce(any_failed)->wait();
+    failed = any_failed.to_vector<int32_t>()[0] != 0;
+  } catch (const std::exception& e) {
+    group->abort_job(e.what());  // a rank is out of step: take the job down, do not hang
+  }
+  group.reset();
+  return failed;
+}

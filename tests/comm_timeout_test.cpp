@@ -1,0 +1,71 @@
+// The no-silent-hang path, run by tests/comm_expect_abort.sh under mpirun with 2 ranks:
+// rank 1 skips the third collective; rank 0's wait must throw within the timeout, naming
+// the op and its sequence number, refuse further ops, and then end the whole job with
+// abort_job (rank 1, asleep outside MPI, is taken down with it).
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "distributed/comm/world.h"
+
+using namespace torus;
+using namespace torus::comm;
+
+namespace {
+
+constexpr double kTimeoutSeconds = 2;
+
+int fail(const std::string& why) {
+  std::fprintf(stderr, "comm_timeout_test: %s\n", why.c_str());
+  return 2;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+int main() {
+  std::unique_ptr<ProcessGroup> group = make_process_group({.timeout_seconds = kTimeoutSeconds});
+  if (group->size() != 2) return fail("run me with 2 ranks");
+  Tensor t = Tensor::ones({1000});
+  group->all_reduce(t)->wait();  // sequence 1
+  group->barrier()->wait();      // sequence 2
+
+  if (group->rank() == 1) {
+    // Skips sequence 3. Rank 0 must abort the job long before this sleep ends.
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    return fail("rank 1 was not taken down by rank 0's abort_job");
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    group->all_reduce(t)->wait();  // sequence 3: rank 1 never joins
+    return fail("the all_reduce rank 1 skipped completed");
+  } catch (const CommTimeoutError& e) {
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string message = e.what();
+    if (waited < kTimeoutSeconds || waited > kTimeoutSeconds + 5)
+      return fail(fmt::format("the wait threw after {:.2f} s, not about {} s", waited,
+                              kTimeoutSeconds));
+    for (const char* part : {"all_reduce(sum) (sequence 3) timed out on rank 0 of 2",
+                             "not complete after waiting 2.", "it was running in MPI",
+                             "collective trace of rank 0 of 2", "timed out\n"}) {
+      if (!contains(message, part))
+        return fail(fmt::format("the message lacks '{}':\n{}", part, message));
+    }
+    try {
+      group->barrier();
+      return fail("the group queued an op after a timeout");
+    } catch (const Error& later) {
+      if (!contains(later.what(), "cannot be used any more: all_reduce(sum) (sequence 3) timed out"))
+        return fail(fmt::format("unexpected error for an op after the timeout: {}", later.what()));
+    }
+    std::printf("comm_timeout_test: rank 0 timed out as expected after %.2f s\n", waited);
+    std::fflush(stdout);
+    group->abort_job(message);
+  }
+}
