@@ -2,7 +2,9 @@
 // from it, then train (writing the run directory) or evaluate given weights.
 #include "launcher/train_command.h"
 
+#include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,9 +20,33 @@
 namespace torus::cli {
 namespace {
 
+// Fields whose machinery is not built yet are refused rather than silently ignored; a
+// multi-rank job would otherwise train N independent copies into one run directory.
+std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& config) {
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
+    const char* value = std::getenv(variable);
+    if (value != nullptr && std::atoi(value) > 1)
+      throw NotImplementedError(fmt::format("train: this process is one rank of a {}-process job ({}={}), but data-parallel "
+                                            "training is not built yet; run one process",
+                                            value, variable, value));
+  }
+  TORUS_CHECK(config.resume().empty(), "resume: resuming from checkpoints is not built yet (got '{}')",
+              config.resume());
+  TORUS_CHECK(config.distributed().zero_stage() == 0, "distributed.zero_stage: ZeRO sharding is not built yet (got {})",
+              config.distributed().zero_stage());
+  TORUS_CHECK(!config.distributed().reproducible(), "distributed.reproducible: not built yet");
+  std::vector<std::string> warnings;
+  if (config.checkpoint().every_steps() > 0)
+    warnings.push_back(fmt::format("checkpoint.every_steps {}: periodic checkpoints are not written yet; the run "
+                                   "writes final.safetensors at the end",
+                                   config.checkpoint().every_steps()));
+  return warnings;
+}
+
 void train(const ConfigArguments& arguments) {
   const auto config = load_or_print(arguments);
   if (!config) return;
+  const std::vector<std::string> warnings = check_unbuilt_features(*config);
   RunSetup setup = make_run_setup(*config, /*for_training=*/true);
   train::RunDirectory run(setup.run_dir, /*writer=*/true);
   run.write_resolved_config(config::to_yaml(*config));
@@ -31,6 +57,10 @@ void train(const ConfigArguments& arguments) {
       config->data().batch_size(), cpu::num_threads());
   run.log(header);
   fmt::print("{}\n", header);
+  for (const std::string& warning : warnings) {
+    run.log("warning: " + warning);
+    fmt::print("warning: {}\n", warning);
+  }
   train::Trainer trainer(*setup.model, *setup.optimizer, *setup.schedule, *setup.train_loader,
                          setup.eval_loader.get(), run, setup.trainer);
   trainer.run();

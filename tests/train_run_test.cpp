@@ -174,6 +174,21 @@ TEST_F(TrainRun, ADivergingLossStopsTheRunNamingTheStep) {
   EXPECT_NE(nan.find("optimizer.lr"), std::string::npos) << nan;
 }
 
+// What is not built yet is refused, never silently ignored.
+TEST_F(TrainRun, FeaturesNotBuiltYetAreRefusedOrWarnedAbout) {
+  const fs::path file = config("unbuilt");
+  EXPECT_NE(failure(run_tool("train " + file.string() + " resume=auto")).find("resume"), std::string::npos);
+  EXPECT_NE(failure(run_tool("train " + file.string() + " distributed.zero_stage=2")).find("zero_stage"),
+            std::string::npos);
+  EXPECT_NE(failure(run_tool("train " + file.string() + " distributed.reproducible=true")).find("reproducible"),
+            std::string::npos);
+  const ToolRun multi = run_tool("train " + file.string(), "OMPI_COMM_WORLD_SIZE=2");
+  EXPECT_NE(failure(multi).find("data-parallel training is not built yet"), std::string::npos);
+  const ToolRun warned = run_tool("train " + file.string() + " checkpoint.every_steps=10");
+  EXPECT_EQ(warned.status, 0) << warned.output;
+  EXPECT_NE(warned.output.find("warning: checkpoint.every_steps 10"), std::string::npos) << warned.output;
+}
+
 TEST_F(TrainRun, ConfigErrorsExitWithStatusTwoAndStartNothing) {
   const std::string typo = failure(run_tool("train " + config("typo").string() + " optimizer.lrr=0.1"), 2);
   EXPECT_NE(typo.find("did you mean 'lr'"), std::string::npos) << typo;

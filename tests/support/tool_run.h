@@ -18,8 +18,9 @@ struct ToolRun {
   std::string output;  // stdout and stderr together
 };
 
-inline ToolRun run_tool(const std::string& arguments) {
-  const std::string command = fmt::format("{} {} 2>&1", TORUS_TOOL, arguments);
+// `environment`: assignments put before the command ("NAME=value ...").
+inline ToolRun run_tool(const std::string& arguments, const std::string& environment = "") {
+  const std::string command = fmt::format("{} {} {} 2>&1", environment, TORUS_TOOL, arguments);
   FILE* pipe = ::popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr) << command;
   if (pipe == nullptr) return {-1, ""};
