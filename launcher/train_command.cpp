@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "distributed/comm/world.h"
+#include "distributed/parallel/data_parallel.h"
 #include "distributed/train/run_directory.h"
 #include "distributed/train/trainer.h"
 #include "framework/io/safetensors.h"
@@ -20,16 +22,8 @@
 namespace torus::cli {
 namespace {
 
-// Fields whose machinery is not built yet are refused rather than silently ignored; a
-// multi-rank job would otherwise train N independent copies into one run directory.
+// Fields whose machinery is not built yet are refused rather than silently ignored.
 std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& config) {
-  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
-    const char* value = std::getenv(variable);
-    if (value != nullptr && std::atoi(value) > 1)
-      throw NotImplementedError(fmt::format("train: this process is one rank of a {}-process job ({}={}), but data-parallel "
-                                            "training is not built yet; run one process",
-                                            value, variable, value));
-  }
   TORUS_CHECK(config.resume().empty(), "resume: resuming from checkpoints is not built yet (got '{}')",
               config.resume());
   TORUS_CHECK(config.distributed().zero_stage() == 0, "distributed.zero_stage: ZeRO sharding is not built yet (got {})",
@@ -43,27 +37,59 @@ std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& 
   return warnings;
 }
 
+void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group) {
+  const std::vector<std::string> warnings = check_unbuilt_features(config);
+  const int rank = group.rank(), world = group.size();
+  RunSetup setup = make_run_setup(config, /*for_training=*/true, rank, world);
+  // Rank 0 makes the run directory; the others then add their lines to its train.log.
+  std::unique_ptr<train::RunDirectory> run;
+  if (rank == 0) run = std::make_unique<train::RunDirectory>(setup.run_dir, /*writer=*/true, rank);
+  if (world > 1) group.barrier()->wait();
+  if (rank != 0) run = std::make_unique<train::RunDirectory>(setup.run_dir, /*writer=*/false, rank);
+  run->write_resolved_config(config::to_yaml(config));
+  run->log(fmt::format("rank {} of {} on {} (local rank {} of {}), {} threads, {} process group", rank, world,
+                       group.host_name(), group.local_rank(), group.local_size(), cpu::num_threads(),
+                       group.backend_name()));
+  std::unique_ptr<parallel::DataParallel> data_parallel;
+  if (world > 1) {
+    data_parallel = std::make_unique<parallel::DataParallel>(*setup.model, group,
+                                                             parallel::DataParallelOptions{config.distributed().bucket_mb()});
+    data_parallel->broadcast_state();
+  }
+  if (rank == 0) {
+    const std::string header = fmt::format(
+        "run {} in {}: {}; train {} samples of {}, eval {}; {} steps of {} samples over {} rank{} x {} threads{}",
+        config.name(), setup.run_dir.string(), setup.model_description, setup.train_set->size(),
+        setup.train_set->describe(),
+        setup.eval_set ? fmt::format("{} samples", setup.eval_set->size()) : std::string("none"), setup.trainer.steps,
+        config.data().batch_size(), world, world > 1 ? "s" : "", cpu::num_threads(),
+        data_parallel ? fmt::format(", {} gradient buckets", data_parallel->bucket_count()) : "");
+    run->log(header);
+    fmt::print("{}\n", header);
+    for (const std::string& warning : warnings) {
+      run->log("warning: " + warning);
+      fmt::print("warning: {}\n", warning);
+    }
+  }
+  train::Trainer trainer(*setup.model, *setup.optimizer, *setup.schedule, *setup.train_loader,
+                         setup.eval_loader.get(), *run, setup.trainer, {&group, data_parallel.get()});
+  trainer.run();
+}
+
 void train(const ConfigArguments& arguments) {
   const auto config = load_or_print(arguments);
   if (!config) return;
-  const std::vector<std::string> warnings = check_unbuilt_features(*config);
-  RunSetup setup = make_run_setup(*config, /*for_training=*/true);
-  train::RunDirectory run(setup.run_dir, /*writer=*/true);
-  run.write_resolved_config(config::to_yaml(*config));
-  const std::string header = fmt::format(
-      "run {} in {}: {}; train {} samples of {}, eval {}; {} steps of {} samples, {} threads", config->name(),
-      setup.run_dir.string(), setup.model_description, setup.train_set->size(), setup.train_set->describe(),
-      setup.eval_set ? fmt::format("{} samples", setup.eval_set->size()) : std::string("none"), setup.trainer.steps,
-      config->data().batch_size(), cpu::num_threads());
-  run.log(header);
-  fmt::print("{}\n", header);
-  for (const std::string& warning : warnings) {
-    run.log("warning: " + warning);
-    fmt::print("warning: {}\n", warning);
+  comm::ProcessGroupOptions options;
+  options.timeout_seconds = config->distributed().timeout_s();
+  options.trace_capacity = static_cast<size_t>(config->distributed().trace_depth());
+  const std::unique_ptr<comm::ProcessGroup> group = comm::make_process_group(options);
+  try {
+    train_in_world(*config, *group);
+  } catch (const std::exception& e) {
+    // One rank's error ends every rank, so none waits forever in a collective.
+    if (group->size() > 1) group->abort_job(e.what());
+    throw;
   }
-  train::Trainer trainer(*setup.model, *setup.optimizer, *setup.schedule, *setup.train_loader,
-                         setup.eval_loader.get(), run, setup.trainer);
-  trainer.run();
 }
 
 void evaluate(const ConfigArguments& arguments, const std::string& checkpoint, bool as_json) {

@@ -253,7 +253,7 @@ optim::OptimizerOptions optimizer_options(const ExperimentConfig& c) {
 
 }  // namespace
 
-RunSetup make_run_setup(const ExperimentConfig& c, bool for_training) {
+RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, int rank, int world) {
   RunSetup setup;
   if (c.trainer().threads() > 0) cpu::set_num_threads(c.trainer().threads());
   setup.run_dir = std::filesystem::path(c.trainer().run_dir()) / c.name();
@@ -265,15 +265,18 @@ RunSetup make_run_setup(const ExperimentConfig& c, bool for_training) {
     setup.model->load_state_dict(io::load_safetensors(c.init_from()).tensors, /*strict=*/true);
 
   const int64_t accumulation = c.trainer().grad_accumulation();
-  TORUS_CHECK(c.data().batch_size() % accumulation == 0,
-              "data.batch_size {} is not a multiple of trainer.grad_accumulation {}", c.data().batch_size(),
-              accumulation);
+  TORUS_CHECK(c.data().batch_size() % (accumulation * world) == 0,
+              "data.batch_size {} is not a multiple of trainer.grad_accumulation {} x {} ranks", c.data().batch_size(),
+              accumulation, world);
   const data::Normalization normalization = normalization_for(c);
   const int prefetch = c.data().num_workers() > 0 ? c.data().prefetch() : 0;
   if (setup.eval_set) {
     data::LoaderOptions eval;
     eval.batch_size = c.data().eval_batch_size() > 0 ? c.data().eval_batch_size() : c.data().batch_size();
     eval.batch_size = std::min<int64_t>(eval.batch_size, setup.eval_set->size());
+    eval.batch_size = std::max<int64_t>(world, eval.batch_size / world * world);  // whole slices per rank
+    eval.rank = rank;
+    eval.world = world;
     eval.shuffle = false;
     eval.drop_last = false;
     eval.normalization = normalization;
@@ -287,6 +290,8 @@ RunSetup make_run_setup(const ExperimentConfig& c, bool for_training) {
   train.shuffle = c.data().shuffle();
   train.seed = static_cast<uint64_t>(c.seed());
   train.drop_last = c.data().drop_last();
+  train.rank = rank;
+  train.world = world;
   train.normalization = normalization;
   train.prefetch = prefetch;
   setup.train_loader = std::make_unique<data::Loader>(setup.train_set, train);

@@ -32,6 +32,7 @@ struct RunSetup {
 // the eval loader only). Inconsistencies between sections (a global batch that the
 // micro-batches do not divide, a model that does not fit the data) are ValueErrors
 // naming the config fields. Applies trainer.threads and loads init_from.
-RunSetup make_run_setup(const config::ExperimentConfig& config, bool for_training);
+// `rank` of `world` gets its slice of every global batch (data.batch_size stays global).
+RunSetup make_run_setup(const config::ExperimentConfig& config, bool for_training, int rank = 0, int world = 1);
 
 }  // namespace torus::cli

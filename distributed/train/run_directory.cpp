@@ -39,7 +39,11 @@ std::string utc_timestamp() {
 
 RunDirectory::RunDirectory(std::filesystem::path path, bool writer, int rank)
     : path_(std::move(path)), writer_(writer), rank_(rank) {
-  if (!writer_) return;
+  if (!writer_) {
+    // Other ranks add their lines to the writer's train.log (created before them).
+    log_ = open_for_append(path_ / "train.log");
+    return;
+  }
   std::error_code error;
   std::filesystem::create_directories(path_ / "checkpoints", error);
   if (error) throw IOError(fmt::format("{}: cannot create the run directory: {}", path_.string(), error.message()));
@@ -66,11 +70,7 @@ void RunDirectory::write_resolved_config(const std::string& yaml) const {
 
 void RunDirectory::log(const std::string& line) {
   const std::string tagged = fmt::format("{} [rank {}] {}", utc_timestamp(), rank_, line);
-  if (log_ != nullptr) {
-    write_line(log_, tagged, path_ / "train.log");
-  } else {
-    std::fprintf(stderr, "%s\n", tagged.c_str());
-  }
+  write_line(log_, tagged, path_ / "train.log");
 }
 
 void RunDirectory::append_metrics(const MetricsRecord& record) {

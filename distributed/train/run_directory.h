@@ -1,5 +1,5 @@
 // The run directory of DESIGN.md §3: config.resolved.yaml, train.log and metrics.jsonl
-// (one JSON object per logged step). One rank writes the files; every rank may log.
+// (one JSON object per logged step). One rank writes the files; every rank logs.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,8 @@ struct MetricsRecord {
 
 class RunDirectory {
  public:
-  // Creates `path` (and checkpoints/) when `writer`; a non-writer only logs to stderr.
+  // The writer (rank 0) creates `path` (and checkpoints/) and writes every file; other
+  // ranks only append their lines to its train.log, so they start after it.
   RunDirectory(std::filesystem::path path, bool writer, int rank = 0);
   ~RunDirectory();
   RunDirectory(const RunDirectory&) = delete;

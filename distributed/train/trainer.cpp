@@ -2,6 +2,9 @@
 #include "distributed/train/trainer.h"
 
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -26,6 +29,21 @@ double seconds_since(Clock::time_point start) {
 constexpr int64_t kFirstProfiledStep = 2;
 constexpr int64_t kProfiledSteps = 10;
 
+// Fault injection for the tests of multi-rank failure handling:
+// TORUS_TEST_FAIL_AT=RANK:STEP throws on that rank before that step, RANK:STEP:kill
+// kills the process there (SIGKILL, as the OOM killer would).
+void maybe_inject_failure(int rank, int64_t step) {
+  const char* spec = std::getenv("TORUS_TEST_FAIL_AT");
+  if (spec == nullptr) return;
+  int fail_rank = -1;
+  long long fail_step = -1;
+  char how[8] = "";
+  if (std::sscanf(spec, "%d:%lld:%7s", &fail_rank, &fail_step, how) < 2) return;
+  if (fail_rank != rank || fail_step != step) return;
+  if (std::string(how) == "kill") std::raise(SIGKILL);
+  throw Error(fmt::format("injected failure (TORUS_TEST_FAIL_AT={}) at step {}", spec, step));
+}
+
 }  // namespace
 
 BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bool count_correct) {
@@ -48,27 +66,31 @@ BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bo
   return out;
 }
 
-EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches) {
+EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches, comm::ProcessGroup* group) {
   NoGradGuard no_grad;
   loader.set_position({0, 0});
-  double loss_sum = 0;
-  int64_t correct = 0, predictions = 0, samples = 0;
+  // loss sum, correct, predictions, samples: summed over ranks at the end.
+  Tensor totals = Tensor::zeros({4}, DType::f64);
+  double* t = totals.data<double>();
   for (int64_t i = 0; batches == 0 || i < batches; ++i) {
     const data::Batch batch = loader.next();
-    const BatchLoss b = batch_loss(model, batch, task, true);
-    loss_sum += b.loss.item() * static_cast<double>(b.predictions);
-    correct += b.correct;
-    predictions += b.predictions;
-    samples += batch.inputs.size(0);
+    if (batch.inputs.size(0) > 0) {  // a short last batch may leave a rank without rows
+      const BatchLoss b = batch_loss(model, batch, task, true);
+      t[0] += b.loss.item() * static_cast<double>(b.predictions);
+      t[1] += static_cast<double>(b.correct);
+      t[2] += static_cast<double>(b.predictions);
+      t[3] += static_cast<double>(batch.inputs.size(0));
+    }
     if (batch.last_in_epoch) break;
   }
-  TORUS_CHECK(predictions > 0, "evaluation: the eval set gave no batch");
-  return {loss_sum / static_cast<double>(predictions),
-          static_cast<double>(correct) / static_cast<double>(predictions), samples};
+  if (group != nullptr && group->size() > 1) group->all_reduce(totals)->wait();
+  TORUS_CHECK(t[2] > 0, "evaluation: the eval set gave no batch");
+  return {t[0] / t[2], t[1] / t[2], static_cast<int64_t>(t[3])};
 }
 
 Trainer::Trainer(Layer& model, optim::Optimizer& optimizer, const optim::LrSchedule& schedule,
-                 data::Loader& train_loader, data::Loader* eval_loader, RunDirectory& run, const TrainerOptions& options)
+                 data::Loader& train_loader, data::Loader* eval_loader, RunDirectory& run, const TrainerOptions& options,
+                 Distributed distributed)
     : model_(model),
       optimizer_(optimizer),
       schedule_(schedule),
@@ -76,6 +98,8 @@ Trainer::Trainer(Layer& model, optim::Optimizer& optimizer, const optim::LrSched
       eval_loader_(eval_loader),
       run_(run),
       options_(options),
+      distributed_(distributed),
+      world_(distributed.group != nullptr ? distributed.group->size() : 1),
       progress_(options.steps, options.task == Task::language_model ? "tokens" : "samples") {
   TORUS_CHECK(options_.steps > 0, "trainer: steps must be positive, got {}", options_.steps);
   TORUS_CHECK(options_.log_every > 0, "trainer: log_every must be positive, got {}", options_.log_every);
@@ -85,7 +109,14 @@ Trainer::Trainer(Layer& model, optim::Optimizer& optimizer, const optim::LrSched
 
 void Trainer::log(const std::string& line) {
   run_.log(line);
-  progress_.print(line);
+  if (run_.writer()) progress_.print(line);
+}
+
+double Trainer::mean_over_ranks(double value) const {
+  if (world_ == 1) return value;
+  Tensor t = Tensor::scalar(value, DType::f64);
+  distributed_.group->all_reduce(t, comm::ReduceOp::average)->wait();
+  return t.item();
 }
 
 void Trainer::save_weights(const std::string& file, int64_t step) const {
@@ -96,7 +127,8 @@ void Trainer::save_weights(const std::string& file, int64_t step) const {
 
 void Trainer::log_metrics(int64_t step, double loss, double lr, double seconds_since_log, int64_t samples_since_log) {
   const bool tokens = options_.task == Task::language_model;
-  const double per_second = static_cast<double>(samples_since_log) / seconds_since_log;
+  // Every rank trains its share of each global batch at the same pace.
+  const double per_second = static_cast<double>(samples_since_log * world_) / seconds_since_log;
   MetricsRecord record;
   record.step = step;
   record.loss = loss;
@@ -106,12 +138,12 @@ void Trainer::log_metrics(int64_t step, double loss, double lr, double seconds_s
   run_.append_metrics(record);
   run_.log(fmt::format("step {}/{} loss {:.6f} lr {:.6g} {:.1f} {}/s", step, options_.steps, loss, lr, per_second,
                        tokens ? "tokens" : "samples"));
-  progress_.update(step, loss, per_second);
+  if (run_.writer()) progress_.update(step, loss, per_second);
 }
 
 EvalResult Trainer::evaluate_and_log(int64_t step) {
   model_.eval();
-  const EvalResult result = evaluate(model_, *eval_loader_, options_.task, options_.eval_batches);
+  const EvalResult result = evaluate(model_, *eval_loader_, options_.task, options_.eval_batches, distributed_.group);
   model_.train();
   MetricsRecord record;
   record.step = step;
@@ -128,7 +160,7 @@ EvalResult Trainer::evaluate_and_log(int64_t step) {
 
 TrainSummary Trainer::run() {
   const auto parameters = model_.parameters();
-  const bool profiling = !options_.profile.empty();
+  const bool profiling = !options_.profile.empty() && run_.writer();  // one trace, rank 0's
   if (options_.save_initial) save_weights("initial.safetensors", 0);
   model_.train();
 
@@ -139,6 +171,7 @@ TrainSummary Trainer::run() {
   const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
   for (int64_t step = 1; step <= options_.steps; ++step) {
     if (profiling && step == kFirstProfiledStep) profile::start();
+    maybe_inject_failure(distributed_.group != nullptr ? distributed_.group->rank() : 0, step);
     const double lr = schedule_.lr(step - 1);
     optimizer_.set_lr(lr);
     double step_loss = 0;
@@ -147,6 +180,8 @@ TrainSummary Trainer::run() {
         TORUS_PROFILE_SCOPE("next batch", "data");
         return train_loader_.next();
       }();
+      if (distributed_.data_parallel != nullptr)
+        distributed_.data_parallel->prepare_backward(micro + 1 == options_.grad_accumulation);
       BatchLoss b = batch_loss(model_, batch, options_.task, false);
       const double value = b.loss.item();
       if (!std::isfinite(value))
@@ -160,6 +195,7 @@ TrainSummary Trainer::run() {
     }
     {
       TORUS_PROFILE_SCOPE("optimizer step", "step");
+      if (distributed_.data_parallel != nullptr) distributed_.data_parallel->finish_gradients();
       if (options_.grad_clip_norm > 0) optim::clip_grad_norm(parameters, options_.grad_clip_norm);
       optimizer_.step();
       optimizer_.zero_grad();
@@ -170,14 +206,14 @@ TrainSummary Trainer::run() {
       for (const std::string& line : profile::write_chrome_trace((run_.path() / options_.profile).string())) log(line);
     }
     if (step % options_.log_every == 0 || step == options_.steps) {
-      log_metrics(step, step_loss, lr, seconds_since(last_log), samples_since_log);
+      log_metrics(step, mean_over_ranks(step_loss), lr, seconds_since(last_log), samples_since_log);
       last_log = Clock::now();
       samples_since_log = 0;
     }
     if (eval_loader_ != nullptr && options_.eval_every > 0 && step % options_.eval_every == 0 && step != options_.steps)
       evaluate_and_log(step);
   }
-  progress_.finish();
+  if (run_.writer()) progress_.finish();
   if (profiling && options_.steps < kFirstProfiledStep + kProfiledSteps - 1 && profile::enabled()) {
     profile::stop();
     for (const std::string& line : profile::write_chrome_trace((run_.path() / options_.profile).string())) log(line);

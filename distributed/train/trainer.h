@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "distributed/comm/process_group.h"
+#include "distributed/parallel/data_parallel.h"
 #include "distributed/train/progress.h"
 #include "distributed/train/run_directory.h"
 #include "framework/data/loader.h"
@@ -56,18 +58,27 @@ struct BatchLoss {
 };
 BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bool count_correct);
 
-// Loss and accuracy over `batches` batches of `loader` from its start (0: one epoch).
-EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches = 0);
+// Loss and accuracy over `batches` batches of `loader` from its start (0: one epoch),
+// summed over the ranks of `group` when given (each rank evaluates its slices).
+EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches = 0,
+                    comm::ProcessGroup* group = nullptr);
+
+// The ranks a trainer works with; both null for a world of one.
+struct Distributed {
+  comm::ProcessGroup* group = nullptr;
+  parallel::DataParallel* data_parallel = nullptr;
+};
 
 class Trainer {
  public:
   Trainer(Layer& model, optim::Optimizer& optimizer, const optim::LrSchedule& schedule, data::Loader& train_loader,
-          data::Loader* eval_loader, RunDirectory& run, const TrainerOptions& options);
+          data::Loader* eval_loader, RunDirectory& run, const TrainerOptions& options, Distributed distributed = {});
   TrainSummary run();
 
  private:
   void log(const std::string& line);
   void log_metrics(int64_t step, double loss, double lr, double seconds_since_log, int64_t samples_since_log);
+  double mean_over_ranks(double value) const;
   EvalResult evaluate_and_log(int64_t step);
   void save_weights(const std::string& file, int64_t step) const;
 
@@ -78,6 +89,8 @@ class Trainer {
   data::Loader* eval_loader_;
   RunDirectory& run_;
   TrainerOptions options_;
+  Distributed distributed_;
+  int world_ = 1;
   Progress progress_;
 };
 

@@ -1,0 +1,101 @@
+// Bucketed gradient averaging (see data_parallel.h).
+#include "distributed/parallel/data_parallel.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "framework/autograd/grad_mode.h"
+
+namespace torus::parallel {
+
+DataParallel::DataParallel(Module& model, comm::ProcessGroup& group, const DataParallelOptions& options)
+    : group_(group) {
+  TORUS_CHECK(options.bucket_mb > 0, "data parallel: bucket_mb must be positive, got {}", options.bucket_mb);
+  const auto bucket_bytes = static_cast<int64_t>(options.bucket_mb * (1 << 20));
+  std::vector<Tensor> parameters = model.parameters();
+  // Reverse registration order: the last layers' gradients are final first.
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    const Tensor& p = *it;
+    TORUS_CHECK(p.is_contiguous() && p.device().is_cpu(), "data parallel: parameters must be contiguous host tensors");
+    const bool fits = !buckets_.empty() && buckets_.back().parameters.front().dtype() == p.dtype() &&
+                      (buckets_.back().offsets.back() + buckets_.back().parameters.back().numel() + p.numel()) *
+                              static_cast<int64_t>(dtype_size(p.dtype())) <=
+                          bucket_bytes;
+    if (!fits) buckets_.emplace_back();
+    Bucket& b = buckets_.back();
+    b.offsets.push_back(b.parameters.empty() ? 0 : b.offsets.back() + b.parameters.back().numel());
+    b.parameters.push_back(p);
+  }
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    b.flat = Tensor::zeros({b.offsets.back() + b.parameters.back().numel()}, b.parameters.front().dtype());
+    for (size_t j = 0; j < b.parameters.size(); ++j) {
+      std::weak_ptr<bool> alive = alive_;
+      b.parameters[j].register_grad_ready_hook([this, alive, i, j](Tensor&) {
+        if (alive.lock()) on_gradient_ready(i, j);
+      });
+    }
+  }
+}
+
+DataParallel::~DataParallel() {
+  *alive_ = false;
+  for (Bucket& b : buckets_)
+    if (b.work) b.work->wait();  // never leave an all-reduce writing into a freed buffer
+}
+
+void DataParallel::broadcast_state() {
+  std::vector<comm::WorkPtr> pending;
+  NoGradGuard no_grad;
+  for (Bucket& b : buckets_)
+    for (const Tensor& p : b.parameters) pending.push_back(group_.broadcast(p, 0));
+  for (auto& w : pending) w->wait();
+}
+
+void DataParallel::prepare_backward(bool final) {
+  final_pass_ = final;
+  for (Bucket& b : buckets_) b.ready = 0;
+}
+
+void DataParallel::on_gradient_ready(size_t bucket, size_t) {
+  if (!final_pass_) return;
+  Bucket& b = buckets_[bucket];
+  if (++b.ready == static_cast<int64_t>(b.parameters.size())) launch(b);
+}
+
+void DataParallel::launch(Bucket& b) {
+  const size_t element = dtype_size(b.flat.dtype());
+  auto* flat = static_cast<uint8_t*>(b.flat.raw_data());
+  for (size_t j = 0; j < b.parameters.size(); ++j) {
+    const Tensor grad = b.parameters[j].grad();
+    uint8_t* slot = flat + b.offsets[j] * element;
+    const size_t bytes = b.parameters[j].numel() * element;
+    if (grad.defined()) {
+      std::memcpy(slot, grad.contiguous().raw_data(), bytes);
+    } else {
+      std::memset(slot, 0, bytes);  // a parameter this pass did not reach
+    }
+  }
+  b.work = group_.all_reduce(b.flat, comm::ReduceOp::average);
+}
+
+void DataParallel::finish_gradients() {
+  // Buckets whose hooks did not all fire (unused parameters) start here, in bucket
+  // order, which is the same on every rank.
+  for (Bucket& b : buckets_)
+    if (!b.work) launch(b);
+  for (Bucket& b : buckets_) {
+    b.work->wait();
+    b.work.reset();
+    const size_t element = dtype_size(b.flat.dtype());
+    const auto* flat = static_cast<const uint8_t*>(b.flat.raw_data());
+    for (size_t j = 0; j < b.parameters.size(); ++j) {
+      Tensor& p = b.parameters[j];
+      if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.dtype()));
+      std::memcpy(p.grad().raw_data(), flat + b.offsets[j] * element, p.numel() * element);
+    }
+  }
+}
+
+}  // namespace torus::parallel
