@@ -58,11 +58,11 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
   }
   if (rank == 0) {
     const std::string header = fmt::format(
-        "run {} in {}: {}; train {} samples of {}, eval {}; {} steps of {} samples over {} rank{} x {} threads{}",
+        "run {} in {}: {}; train {} samples of {}, eval {}; {} steps of {} samples over {} rank{} x {} thread{}{}",
         config.name(), setup.run_dir.string(), setup.model_description, setup.train_set->size(),
         setup.train_set->describe(),
         setup.eval_set ? fmt::format("{} samples", setup.eval_set->size()) : std::string("none"), setup.trainer.steps,
-        config.data().batch_size(), world, world > 1 ? "s" : "", cpu::num_threads(),
+        config.data().batch_size(), world, world > 1 ? "s" : "", cpu::num_threads(), cpu::num_threads() > 1 ? "s" : "",
         data_parallel ? fmt::format(", {} gradient buckets", data_parallel->bucket_count()) : "");
     run->log(header);
     fmt::print("{}\n", header);
