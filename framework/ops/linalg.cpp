@@ -11,6 +11,7 @@
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
 
 namespace torus {
 namespace {
@@ -96,6 +97,9 @@ int64_t batch_offset(const Tensor& t, int64_t entry, int64_t batch_dims) {
   return offset;
 }
 
+// Batch entries of at most this many multiply-adds run one per thread (see gemm_batched).
+constexpr int64_t kSmallGemmMacs = int64_t{1} << 22;
+
 // out (*B, m, n) = a (*B, m, k) · b (*B, k, n) + beta * out, one GEMM per batch entry.
 // a and b carry out's batch dims (stride 0 where broadcast) and their last two dims are
 // gemm_ready; out is contiguous.
@@ -116,9 +120,19 @@ void gemm_batched(const Tensor& a, const Tensor& b, const Tensor& out, double be
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* pc = out.data<T>();
-    for (int64_t e = 0; e < entries; ++e)
-      cpu::gemm(shape, T(1), pa + batch_offset(a, e, batch_dims), pb + batch_offset(b, e, batch_dims),
-                static_cast<T>(beta), pc + e * m * n);
+    auto run = [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e)
+        cpu::gemm(shape, T(1), pa + batch_offset(a, e, batch_dims), pb + batch_offset(b, e, batch_dims),
+                  static_cast<T>(beta), pc + e * m * n);
+    };
+    // Many small products (attention's per-head (T, T) scores: 128x128x64): one per thread
+    // at a time, side by side, rather than each waking the pool for a few microseconds.
+    // Large ones keep oneDNN's own threading.
+    if (entries >= 2 && m * n * k <= kSmallGemmMacs) {
+      cpu::parallel_chunks(entries, [&](int, int64_t e0, int64_t e1) { run(e0, e1); });
+    } else {
+      run(0, entries);
+    }
   });
 }
 
@@ -235,6 +249,7 @@ void register_linalg_samples(std::vector<OpSample>& s) {
   s.push_back({"matmul/transposed", {I::strided({3, 4}), I::strided({4, 5})}, mm, torch_mm, r});
   s.push_back({"matmul/batched_3d_2d", {I::real({2, 3, 4}), I::real({4, 5})}, mm, torch_mm, r});
   s.push_back({"matmul/batched_strided", {I::strided({2, 3, 4}), I::strided({4, 5})}, mm, torch_mm, r});
+  s.push_back({"matmul/batched_4d", {I::real({3, 2, 4, 5}), I::strided({3, 2, 5, 3})}, mm, torch_mm, r});
   s.push_back({"matmul/batched_3d_3d", {I::real({2, 3, 4}), I::strided({2, 4, 2})}, mm, torch_mm, r});
   s.push_back({"matmul/matrix_batched", {I::real({3, 4}), I::real({2, 4, 2})}, mm, torch_mm, r});
   s.push_back({"matmul/broadcast_batch", {I::real({2, 1, 3, 4}), I::real({3, 4, 5})}, mm, torch_mm, r});

@@ -38,4 +38,35 @@ void parallel_for(int64_t n, int64_t grain, const Body& body) {
   }
 }
 
+// Chunks parallel_chunks splits n independent tasks into: one per thread, at most n, and 1
+// inside another parallel region. Callers size per-chunk scratch buffers with it.
+inline int task_chunks(int64_t n) {
+  const int threads = num_threads();
+  if (n <= 1 || threads <= 1 || omp_in_parallel()) return 1;
+  return static_cast<int>(n < threads ? n : threads);
+}
+
+// Runs body(chunk, begin, end) over [0, n) split into task_chunks(n) contiguous chunks,
+// chunk in [0, task_chunks(n)). For tasks that each run a single-threaded kernel, such as
+// one small GEMM per image or batch entry: oneDNN's sgemm runs on the calling thread
+// inside a parallel region, so many small products run side by side instead of each
+// waking the whole pool for a few microseconds of work. The split depends only on n and
+// the thread count, so results are reproducible at a given thread count.
+template <class Body>
+void parallel_chunks(int64_t n, const Body& body) {
+  if (n <= 0) return;
+  const int chunks = task_chunks(n);
+  if (chunks == 1) {
+    body(0, int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(chunks)
+  {
+    const int64_t granted = omp_get_num_threads();
+    const int64_t t = omp_get_thread_num();
+    // Fewer threads granted than asked: each takes the chunks t, t + granted, ...
+    for (int64_t c = t; c < chunks; c += granted) body(static_cast<int>(c), n * c / chunks, n * (c + 1) / chunks);
+  }
+}
+
 }  // namespace torus::cpu

@@ -53,11 +53,35 @@ void for_planes(int64_t planes, int64_t work_per_plane, const Body& body) {
 template <class T>
 void max_pool2d_forward(const T* in, const PlaneStrides& s, const Pool2dGeometry& g,
                         int64_t planes, T* out, int64_t* argmax) {
+  // Unpadded 2x2 windows, stride 2, rows dense: the usual CNN pooling (every window lies
+  // inside the plane, no clipping), without the general loop's per-window bookkeeping.
+  const bool k2s2 = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+                    g.pad_w == 0 && s.w == 1;
+  // Later elements win when greater, or when NaN over a number (PyTorch's rule).
+  auto better = [](T v, T best) { return v > best || (v != v && best == best); };
   detail::for_planes(planes, g.out_plane() * g.kernel_h * g.kernel_w, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const T* plane = in + (p / s.channels) * s.n + (p % s.channels) * s.c;
       T* dst = out + p * g.out_plane();
       int64_t* dst_index = argmax + p * g.out_plane();
+      if (k2s2) {
+        for (int64_t oh = 0; oh < g.out_h; ++oh) {
+          const T* top = plane + 2 * oh * s.h;
+          const T* bottom = top + s.h;
+          const int64_t row = 2 * oh * g.width;
+          for (int64_t ow = 0; ow < g.out_w; ++ow) {
+            const int64_t iw = 2 * ow;
+            T best = top[iw];
+            int64_t index = row + iw;
+            if (better(top[iw + 1], best)) best = top[iw + 1], index = row + iw + 1;
+            if (better(bottom[iw], best)) best = bottom[iw], index = row + g.width + iw;
+            if (better(bottom[iw + 1], best)) best = bottom[iw + 1], index = row + g.width + iw + 1;
+            dst[oh * g.out_w + ow] = best;
+            dst_index[oh * g.out_w + ow] = index;
+          }
+        }
+        continue;
+      }
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
         const auto rows = detail::pool_window(oh, g.stride_h, g.pad_h, g.kernel_h, g.height);
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
