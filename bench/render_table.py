@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Renders the benchmarks' JSON lines (gemm_bench, elementwise_bench, io_bench) as Markdown.
+"""Renders the benchmarks' JSON lines (gemm_bench, elementwise_bench, io_bench, train_bench.py) as Markdown.
 
 usage: render_table.py RESULTS.jsonl > TABLE.md      (standard library only)
 """
@@ -141,6 +141,57 @@ def io_tables(records):
     return out
 
 
+TRAIN_TARGETS = {"W1": 1.2, "W2": 1.5, "W3": 1.5}  # against the best peer, BENCHMARKS.md
+TRAIN_NAMES = {"torus": "Torus", "pytorch_default": "PyTorch as installed",
+               "pytorch_tuned_set": "PyTorch tuned, OPENBLAS_CORETYPE as set",
+               "pytorch_tuned_unset": "PyTorch tuned, OPENBLAS_CORETYPE unset"}
+
+
+def train_tables(records):
+    train = [r for r in records if str(r.get("workload", "")).startswith("W") and "runs" in r]
+    if not train:
+        return []
+    out = [f"\n### Training throughput, {train[0]['threads']} threads, 1 rank (steady state)\n"]
+    out.append("| workload | unit | Torus | PyTorch as installed | PyTorch tuned, CORETYPE as set | "
+               "PyTorch tuned, CORETYPE unset | Torus / best peer | Torus / as installed | target |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    notes = []
+    for wid in sorted({r["workload"] for r in train}):
+        by = {r["name"]: r for r in train if r["workload"] == wid}
+        t = by.get("torus")
+        if not t:
+            continue
+        target = TRAIN_TARGETS.get(wid)
+        cells = [t["config"], t["unit"], figure(t)]
+        for v in ("pytorch_default", "pytorch_tuned_set", "pytorch_tuned_unset"):
+            r = by.get(v)
+            cells.append(("**" + figure(r) + "**" if r.get("best_peer") else figure(r)) if r else "–")
+        cells.append(ratio(t["ratio"], target))
+        cells.append(f"{t['ratio_vs']['pytorch_default']:.2f}")
+        cells.append(f"≥ {target}" if target else "–")
+        out.append("| " + " | ".join(cells) + " |")
+        cores = sorted({f"{TRAIN_NAMES[n]}: {r['openblas_core']}" for n, r in by.items() if r.get("openblas_core")})
+        if cores:
+            notes.append(f"{wid} OpenBLAS kernels: " + "; ".join(cores) + ".")
+        if "mfu_median" in t:
+            peer = by[t["peer"]]
+            notes.append(f"{wid} model FLOPs utilisation (20.92 MFLOP/token against {t['peak_gflops']:.0f} GFLOP/s, "
+                         f"{t['peak_source']}, which may come from another machine: check it): Torus {100 * t['mfu_median']:.0f}% ({t['gflops_median']:.0f} GFLOP/s), "
+                         f"best peer {100 * peer['mfu_median']:.0f}% ({peer['gflops_median']:.0f} GFLOP/s).")
+        elif "gflops_median" in t:
+            notes.append(f"{wid}: Torus {t['gflops_median']:.0f} GFLOP/s of model FLOPs (20.92 MFLOP/token).")
+        v = t.get("validation")
+        if v:
+            notes.append(f"{wid} validated: {v['params']:,} parameters in both; Torus loss {v['torus_first_loss']:.3f} "
+                         f"at step 1 (PyTorch {v['peer_first_loss']:.3f}), mean {v['torus_loss_first_quarter']:.3f} "
+                         f"over the first quarter of the steps, {v['torus_loss_last_quarter']:.3f} over the last.")
+    best = train[0]
+    out.append(f"\nThroughput over the timed steps after the warm-up; the best peer (bold) is the faster tuned "
+               f"configuration; ratios are medians of per-round ratios ({len(best['runs'])} rounds).\n")
+    out += [f"- {n}" for n in notes]
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__.strip())
@@ -150,6 +201,7 @@ def main():
     lines += gemm_tables(records)
     lines += elementwise_tables(records)
     lines += io_tables(records)
+    lines += train_tables(records)
     print("\n".join(lines))
 
 
