@@ -12,7 +12,7 @@
       parameter and "grad_input" for a floating input.
 
 Models come from examples/torch_reference/models.py, the definition of the equivalent
-torch.nn module; safetensors files are read and written by tests/numpy_safetensors_reference.py.
+torch.nn module; safetensors files are read and written by the PyPI safetensors package.
 """
 import json
 from pathlib import Path
@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent / "examples" / "torch_reference"))
 sys.path.insert(0, str(HERE))
 import models  # noqa: E402
 from models import build_model  # noqa: E402
-import numpy_safetensors_reference as safetensors  # noqa: E402
+from safetensors.numpy import load_file, save_file  # noqa: E402
 
 torch.set_num_threads(1)
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
@@ -55,7 +55,7 @@ def tensor(array):
 def parity(directory):
     directory = Path(directory)
     for case in json.loads((directory / "manifest.json").read_text()):
-        arrays = safetensors.read(directory / f"{case['id']}_in.safetensors")
+        arrays = load_file(directory / f"{case['id']}_in.safetensors")
         module = make(case).to(DTYPES[case["dtype"]])
         state = {k[len("param."):]: tensor(v) for k, v in arrays.items() if k.startswith("param.")}
         module.load_state_dict(state, strict=True)
@@ -74,7 +74,7 @@ def parity(directory):
             result["grad." + name] = p.grad.numpy()
         if x.requires_grad:
             result["grad_input"] = x.grad.numpy()
-        safetensors.write(directory / f"{case['id']}_torch.safetensors", result)
+        save_file(result, directory / f"{case['id']}_torch.safetensors")
 
 
 def main():

@@ -24,7 +24,7 @@ import sys
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy_safetensors_reference as safetensors  # noqa: E402
+from safetensors.numpy import load_file, save_file  # noqa: E402
 
 torch.set_num_threads(1)
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -35,7 +35,7 @@ def count(arrays, prefix):
 
 
 def run_optimizer(directory, case):
-    arrays = safetensors.read(directory / f"{case['id']}_in.safetensors")
+    arrays = load_file(directory / f"{case['id']}_in.safetensors")
     params = [torch.from_numpy(arrays[f"param.{i}"]).requires_grad_(True) for i in range(count(arrays, "param."))]
     options = dict(case["options"])
     if "betas" in options:
@@ -57,7 +57,7 @@ def run_optimizer(directory, case):
             if field == "step":
                 value = torch.tensor(int(value.item()), dtype=torch.int64)
             out[f"state.{i}.{field}"] = value.numpy()
-    safetensors.write(directory / f"{case['id']}_torch.safetensors", out)
+    save_file(out, directory / f"{case['id']}_torch.safetensors")
 
 
 def schedule_values(case):
@@ -99,7 +99,7 @@ def clip(grads, max_norm, norm_type):
 def run_clip(directory, case):
     """Clips in f64 (the reference: torch's f32 L1 and L3 norms accumulate in f32 and are
     off by ~1e-5 relative) and reports torch's own f32 norm beside it."""
-    arrays = safetensors.read(directory / f"{case['id']}_in.safetensors")
+    arrays = load_file(directory / f"{case['id']}_in.safetensors")
     grads = [torch.from_numpy(arrays[f"grad.{i}"]) for i in range(count(arrays, "grad."))]
     norm_type = math.inf if case["norm_type"] == "inf" else case["norm_type"]
     norm, clipped = clip([g.double() for g in grads], case["max_norm"], norm_type)
@@ -107,7 +107,7 @@ def run_clip(directory, case):
     out = {"norm": norm.numpy(), "norm_f32": norm_f32.double().numpy()}
     for i, (g, original) in enumerate(zip(clipped, grads)):
         out[f"grad.{i}"] = g.to(original.dtype).numpy()
-    safetensors.write(directory / f"{case['id']}_torch.safetensors", out)
+    save_file(out, directory / f"{case['id']}_torch.safetensors")
 
 
 def main():
