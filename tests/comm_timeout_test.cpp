@@ -1,7 +1,8 @@
 // The no-silent-hang path, run by tests/comm_expect_abort.sh under mpirun with 2 ranks:
-// rank 1 skips the third collective; rank 0's wait must throw within the timeout, naming
-// the op and its sequence number, refuse further ops, and then end the whole job with
-// abort_job (rank 1, asleep outside MPI, is taken down with it).
+// rank 1 skips the third collective (`skip`) or issues a barrier in its place
+// (`mismatch`); rank 0's wait must throw within the timeout, naming the op, its sequence
+// number and what rank 1 was doing instead, refuse further ops, and then end the whole job
+// with abort_job (rank 1, asleep, is taken down with it).
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -27,7 +28,9 @@ bool contains(const std::string& text, const std::string& part) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode != "skip" && mode != "mismatch") return fail("usage: comm_timeout_test skip|mismatch");
   std::unique_ptr<ProcessGroup> group = make_process_group({.timeout_seconds = kTimeoutSeconds});
   if (group->size() != 2) return fail("run me with 2 ranks");
   Tensor t = Tensor::ones({1000});
@@ -35,7 +38,9 @@ int main() {
   group->barrier()->wait();      // sequence 2
 
   if (group->rank() == 1) {
-    // Skips sequence 3. Rank 0 must abort the job long before this sleep ends.
+    // Skips sequence 3, or makes it another op (not waited for: rank 0 must report it).
+    // Rank 0 must abort the job long before this sleep ends.
+    WorkPtr other = mode == "mismatch" ? group->barrier() : nullptr;
     std::this_thread::sleep_for(std::chrono::seconds(60));
     return fail("rank 1 was not taken down by rank 0's abort_job");
   }
@@ -48,12 +53,18 @@ int main() {
     const double waited =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const std::string message = e.what();
-    if (waited < kTimeoutSeconds || waited > kTimeoutSeconds + 5)
+    if (waited < kTimeoutSeconds || waited > kTimeoutSeconds + 5)  // + asking the other rank
       return fail(fmt::format("the wait threw after {:.2f} s, not about {} s", waited,
                               kTimeoutSeconds));
-    for (const char* part : {"all_reduce(sum) (sequence 3) timed out on rank 0 of 2",
-                             "not complete after waiting 2.", "it was running in MPI",
-                             "collective trace of rank 0 of 2", "timed out\n"}) {
+    const std::string rank_1 =
+        mode == "skip" ? "rank 1 has not issued it (its newest op is sequence 2, barrier, done)"
+                       : "rank 1 issued sequence 3 as barrier, not all_reduce(sum)";
+    for (const std::string& part : {std::string("all_reduce(sum) (sequence 3) timed out on rank 0 of 2"),
+                                    std::string("not complete after waiting 2."),
+                                    std::string("it was running in MPI"),
+                                    std::string("ranks that did not arrive: 1 ("), rank_1,
+                                    std::string("collective trace of rank 0 of 2"),
+                                    std::string("timed out\n")}) {
       if (!contains(message, part))
         return fail(fmt::format("the message lacks '{}':\n{}", part, message));
     }

@@ -113,7 +113,8 @@ INSTANTIATE_TEST_SUITE_P(Workloads, DataParallelRun, ::testing::Values(kMlp, kGp
                          [](const auto& info) { return info.param.name; });
 
 // One rank's error ends the whole job promptly, and the message names that rank; a rank
-// killed outright ends the job too, leaving no process behind.
+// killed outright ends the job too, leaving no process behind; a rank stuck outside
+// communication makes the others time out, naming it and the step.
 class DataParallelFault : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DataParallelFault, EndsEveryRankPromptly) {
@@ -122,9 +123,9 @@ TEST_P(DataParallelFault, EndsEveryRankPromptly) {
   const fs::path config = dir / "config.yaml";
   std::ofstream(config) << "model:\n  kind: mlp\n  mlp: {hidden: [16]}\ndata:\n  dataset: fashion_mnist\n"
                            "  batch_size: 48\ntrainer:\n  steps: 50\n  run_dir: " + dir.string() +
-                           "\ndistributed:\n  timeout_s: 20\n";
+                           "\ndistributed:\n  timeout_s: " + (GetParam() == "hang" ? "3" : "20") + "\n";
   const auto start = std::chrono::steady_clock::now();
-  const std::string fault = GetParam() == "kill" ? "1:3:kill" : "1:3";
+  const std::string fault = GetParam() == "throw" ? "1:3" : "1:3:" + GetParam();
   const test::ToolRun r = test::run_tool(
       "train " + config.string(),
       fmt::format("TORUS_TEST_FAIL_AT={} timeout 60 {} --oversubscribe --allow-run-as-root -x TORUS_TEST_FAIL_AT -np 3",
@@ -137,13 +138,18 @@ TEST_P(DataParallelFault, EndsEveryRankPromptly) {
     EXPECT_NE(r.output.find("torus: [rank 1@"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("injected failure"), std::string::npos) << r.output;
   }
+  if (GetParam() == "hang") {
+    EXPECT_NE(r.output.find("step 3: all_reduce(average)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("ranks that did not arrive: 1 ("), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("rank 1 has not issued it"), std::string::npos) << r.output;
+  }
   // "[t]orus" keeps pgrep from matching the shell that runs it.
   const int left = std::system(fmt::format("pgrep -f '[t]orus train {}' > /dev/null", config.string()).c_str());
   EXPECT_NE(left, 0) << "a torus process of the job is still running";
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Faults, DataParallelFault, ::testing::Values("throw", "kill"));
+INSTANTIATE_TEST_SUITE_P(Faults, DataParallelFault, ::testing::Values("throw", "kill", "hang"));
 
 TEST(DataParallelConfig, AGlobalBatchTheRanksDoNotDivideIsAnErrorNamingBoth) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("torus_dp_batch_{}", ::getpid());

@@ -122,6 +122,10 @@ void MpiProcessGroup::initialize() {
   // Our own communicator: our traffic never matches anyone else's, and errors return to us.
   TORUS_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
   TORUS_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+  Shared* shared = shared_.get();  // outlives the inspector, its last member
+  shared->inspector = std::make_unique<StallInspector>(comm_, [shared](uint64_t sequence) {
+    return StallInspector::Standing{shared->trace.record(sequence), shared->trace.newest()};
+  });
 
   WorldInfo& world = shared_->world;
   TORUS_MPI(MPI_Comm_rank(comm_, &world.rank));
@@ -138,6 +142,7 @@ void MpiProcessGroup::initialize() {
 }
 
 void MpiProcessGroup::finalize() {
+  if (shared_->inspector) shared_->inspector->shut_down();
   if (comm_ != MPI_COMM_NULL) TORUS_MPI(MPI_Comm_free(&comm_));
   if (initialized_mpi_) TORUS_MPI(MPI_Finalize());
 }
@@ -171,16 +176,22 @@ std::string MpiProcessGroup::trace() const { return shared_->trace_text(); }
 std::string MpiProcessGroup::timeout_message(const Shared& shared, const QueuedWork& work,
                                              double waited, bool started) {
   const WorldInfo& world = shared.world;
+  // Answers come within milliseconds from live ranks; the limit only bounds dead ones.
+  const double answer_seconds = std::clamp(work.timeout_seconds() / 2, 1.0, 5.0);
+  const std::string arrivals =
+      started && shared.inspector
+          ? "; " + shared.inspector->inspect(work.sequence(), work.op(), answer_seconds)
+          : std::string();
   return fmt::format(
       "{} (sequence {}) timed out on rank {} of {} ({}): not complete after waiting {:.2f} s "
-      "(timeout {:g} s); {}. This process group cannot be used any more: end the job "
+      "(timeout {:g} s); {}{}. This process group cannot be used any more: end the job "
       "(abort_job).\n{}",
       work.op(), work.sequence(), world.rank, world.size, world.host, waited,
       work.timeout_seconds(),
       started ? "it was running in MPI, so another rank has not issued it, issued another op, "
                 "or failed"
               : "it was still queued behind an earlier op that has not completed",
-      shared.trace_text());
+      arrivals, shared.trace_text());
 }
 
 WorkPtr MpiProcessGroup::enqueue(std::string label, std::string dtype, size_t bytes,

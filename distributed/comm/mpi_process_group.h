@@ -6,7 +6,8 @@
 // queued and run in issue order, so the caller's compute continues while they run.
 // Every MPI call is checked (TORUS_MPI); the group's communicator returns errors
 // instead of aborting. A wait() past the group's timeout throws CommTimeoutError with
-// the op, its sequence number, the time waited and this rank's collective trace; the
+// the op, its sequence number, the time waited, the ranks that did not arrive (asked by
+// the StallInspector) and this rank's collective trace; the
 // group is then unusable (its thread may never come back from MPI), and the job should
 // be ended with abort_job().
 //
@@ -31,6 +32,7 @@
 #include "distributed/comm/mpi_error.h"
 #include "distributed/comm/op_trace.h"
 #include "distributed/comm/process_group.h"
+#include "distributed/comm/stall_inspector.h"
 
 namespace torus::comm {
 
@@ -72,6 +74,7 @@ class MpiProcessGroup final : public ProcessGroup {
     std::atomic<bool> unusable{false};
     mutable std::mutex mutex;
     std::string unusable_reason;  // under mutex
+    std::unique_ptr<StallInspector> inspector;  // last: its thread reads `trace`
   };
 
   // Queues `run` (executed on the communication thread) as op `label` and returns its handle.

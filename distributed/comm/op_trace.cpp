@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace torus::comm {
 
 const char* op_state_name(OpState state) {
@@ -36,6 +38,10 @@ void OpTrace::add(uint64_t sequence, std::string op, std::string dtype, size_t b
 }
 
 OpRecord* OpTrace::find(uint64_t sequence) {
+  return const_cast<OpRecord*>(std::as_const(*this).find(sequence));
+}
+
+const OpRecord* OpTrace::find(uint64_t sequence) const {
   // Sequences are added in increasing order, so the record (if kept) is at a known offset.
   if (records_.empty() || sequence < records_.front().sequence) return nullptr;
   const uint64_t index = sequence - records_.front().sequence;
@@ -59,6 +65,19 @@ void OpTrace::set_state(uint64_t sequence, OpState state) {
 std::vector<OpRecord> OpTrace::records() const {
   std::lock_guard lock(mutex_);
   return {records_.begin(), records_.end()};
+}
+
+std::optional<OpRecord> OpTrace::record(uint64_t sequence) const {
+  std::lock_guard lock(mutex_);
+  const OpRecord* found = find(sequence);
+  if (found == nullptr) return std::nullopt;
+  return *found;
+}
+
+std::optional<OpRecord> OpTrace::newest() const {
+  std::lock_guard lock(mutex_);
+  if (records_.empty()) return std::nullopt;
+  return records_.back();
 }
 
 uint64_t OpTrace::total_ops() const {

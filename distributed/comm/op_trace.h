@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,12 +42,16 @@ class OpTrace {
   void set_state(uint64_t sequence, OpState state);
 
   std::vector<OpRecord> records() const;
+  // The record of `sequence`, or of the newest op; nullopt if it is not (or no longer) kept.
+  std::optional<OpRecord> record(uint64_t sequence) const;
+  std::optional<OpRecord> newest() const;
   uint64_t total_ops() const;
   // A table of the records under `title`, oldest first.
   std::string format(const std::string& title) const;
 
  private:
   OpRecord* find(uint64_t sequence);
+  const OpRecord* find(uint64_t sequence) const;
 
   const size_t capacity_;
   const std::chrono::steady_clock::time_point origin_ = std::chrono::steady_clock::now();

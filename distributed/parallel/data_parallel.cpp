@@ -39,11 +39,9 @@ DataParallel::DataParallel(Module& model, comm::ProcessGroup& group, const DataP
   }
 }
 
-DataParallel::~DataParallel() {
-  *alive_ = false;
-  for (Bucket& b : buckets_)
-    if (b.work) b.work->wait();  // never leave an all-reduce writing into a freed buffer
-}
+// No wait for unfinished all-reduces: each queued op holds its own reference to the bucket's
+// buffer, and after a timeout a wait would only stall (or throw) on the way to abort_job.
+DataParallel::~DataParallel() { *alive_ = false; }
 
 void DataParallel::broadcast_state() {
   std::vector<comm::WorkPtr> pending;

@@ -2,10 +2,11 @@
 #include "distributed/train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -31,7 +32,8 @@ constexpr int64_t kProfiledSteps = 10;
 
 // Fault injection for the tests of multi-rank failure handling:
 // TORUS_TEST_FAIL_AT=RANK:STEP throws on that rank before that step, RANK:STEP:kill
-// kills the process there (SIGKILL, as the OOM killer would).
+// kills the process there (SIGKILL, as the OOM killer would), RANK:STEP:hang stops it
+// there for an hour (a rank stuck outside communication: the others must time out).
 void maybe_inject_failure(int rank, int64_t step) {
   const char* spec = std::getenv("TORUS_TEST_FAIL_AT");
   if (spec == nullptr) return;
@@ -41,6 +43,7 @@ void maybe_inject_failure(int rank, int64_t step) {
   if (std::sscanf(spec, "%d:%lld:%7s", &fail_rank, &fail_step, how) < 2) return;
   if (fail_rank != rank || fail_step != step) return;
   if (std::string(how) == "kill") std::raise(SIGKILL);
+  if (std::string(how) == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
   throw Error(fmt::format("injected failure (TORUS_TEST_FAIL_AT={}) at step {}", spec, step));
 }
 
@@ -158,8 +161,37 @@ EvalResult Trainer::evaluate_and_log(int64_t step) {
   return result;
 }
 
+double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
+  maybe_inject_failure(distributed_.group != nullptr ? distributed_.group->rank() : 0, step);
+  optimizer_.set_lr(lr);
+  const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
+  double step_loss = 0;
+  for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {
+    const data::Batch batch = [&] {
+      TORUS_PROFILE_SCOPE("next batch", "data");
+      return train_loader_.next();
+    }();
+    if (distributed_.data_parallel != nullptr)
+      distributed_.data_parallel->prepare_backward(micro + 1 == options_.grad_accumulation);
+    BatchLoss b = batch_loss(model_, batch, options_.task, false);
+    const double value = b.loss.item();
+    if (!std::isfinite(value))
+      throw Error(fmt::format("the loss is {} (lr {:.6g}); lower optimizer.lr or set optimizer.grad_clip_norm",
+                              std::isnan(value) ? "NaN" : "infinite", lr));
+    step_loss += value * scale;
+    (options_.grad_accumulation == 1 ? b.loss : b.loss * scale).backward();
+    // Throughput counts samples, or tokens for language models (this rank's share).
+    samples += options_.task == Task::language_model ? batch.targets.numel() : batch.inputs.size(0);
+  }
+  TORUS_PROFILE_SCOPE("optimizer step", "step");
+  if (distributed_.data_parallel != nullptr) distributed_.data_parallel->finish_gradients();
+  if (options_.grad_clip_norm > 0) optim::clip_grad_norm(model_.parameters(), options_.grad_clip_norm);
+  optimizer_.step();
+  optimizer_.zero_grad();
+  return step_loss;
+}
+
 TrainSummary Trainer::run() {
-  const auto parameters = model_.parameters();
   const bool profiling = !options_.profile.empty() && run_.writer();  // one trace, rank 0's
   if (options_.save_initial) save_weights("initial.safetensors", 0);
   model_.train();
@@ -168,37 +200,14 @@ TrainSummary Trainer::run() {
   const auto start = Clock::now();
   auto last_log = start;
   int64_t samples_since_log = 0;
-  const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
   for (int64_t step = 1; step <= options_.steps; ++step) {
     if (profiling && step == kFirstProfiledStep) profile::start();
-    maybe_inject_failure(distributed_.group != nullptr ? distributed_.group->rank() : 0, step);
     const double lr = schedule_.lr(step - 1);
-    optimizer_.set_lr(lr);
     double step_loss = 0;
-    for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {
-      const data::Batch batch = [&] {
-        TORUS_PROFILE_SCOPE("next batch", "data");
-        return train_loader_.next();
-      }();
-      if (distributed_.data_parallel != nullptr)
-        distributed_.data_parallel->prepare_backward(micro + 1 == options_.grad_accumulation);
-      BatchLoss b = batch_loss(model_, batch, options_.task, false);
-      const double value = b.loss.item();
-      if (!std::isfinite(value))
-        throw Error(fmt::format("the loss is {} at step {} (lr {:.6g}); lower optimizer.lr or set "
-                                "optimizer.grad_clip_norm",
-                                std::isnan(value) ? "NaN" : "infinite", step, lr));
-      step_loss += value * scale;
-      (options_.grad_accumulation == 1 ? b.loss : b.loss * scale).backward();
-      // Throughput counts samples, or tokens for language models (this rank's share).
-      samples_since_log += options_.task == Task::language_model ? batch.targets.numel() : batch.inputs.size(0);
-    }
-    {
-      TORUS_PROFILE_SCOPE("optimizer step", "step");
-      if (distributed_.data_parallel != nullptr) distributed_.data_parallel->finish_gradients();
-      if (options_.grad_clip_norm > 0) optim::clip_grad_norm(parameters, options_.grad_clip_norm);
-      optimizer_.step();
-      optimizer_.zero_grad();
+    try {
+      step_loss = train_step(step, lr, samples_since_log);
+    } catch (const std::exception& e) {
+      throw Error(fmt::format("step {}: {}", step, e.what()));  // which step, on every path
     }
     summary.last_loss = step_loss;
     if (profiling && step == kFirstProfiledStep + kProfiledSteps - 1) {

@@ -76,6 +76,9 @@ class Trainer {
   TrainSummary run();
 
  private:
+  // One optimizer step over grad_accumulation micro-batches; returns its mean loss and
+  // adds the samples (tokens for language models) it trained on to `samples`.
+  double train_step(int64_t step, double lr, int64_t& samples);
   void log(const std::string& line);
   void log_metrics(int64_t step, double loss, double lr, double seconds_since_log, int64_t samples_since_log);
   double mean_over_ranks(double value) const;
