@@ -3,9 +3,14 @@
 // async handles waited out of order; broadcast from a non-zero root; reduce_scatter then
 // all_gather equal to all_reduce. Values are small integers (and halves), so f32, f64
 // and bf16 results are exact whatever order MPI sums in.
+// Options choose the all-reduce path (CMake runs several): --shm-min-bytes N (0: every
+// all-reduce through shared memory), --shm-chunk-bytes N (small: many rounds, odd
+// portions), --ranks-per-node N (emulated nodes: the between-node path), --no-shm.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "distributed/comm/mpi_process_group.h"
@@ -15,6 +20,7 @@ namespace torus::comm {
 namespace {
 
 ProcessGroup* g_group = nullptr;
+ProcessGroupOptions g_options;
 
 ProcessGroup& group() { return *g_group; }
 
@@ -93,6 +99,21 @@ TEST(MpiProcessGroup, AllReduceAverageDividesOnce) {
   Tensor halves = filled(5, DType::f32, [&](int64_t) { return rank + 1.0; });
   group().all_reduce(halves, ReduceOp::average)->wait();
   expect_values(halves, [&](int64_t) { return (size + 1) / 2.0; }, "all_reduce(average) halves");
+}
+
+TEST(MpiProcessGroup, AllReducesAtLeastTheThresholdGoThroughSharedMemory) {
+  auto* mpi = dynamic_cast<MpiProcessGroup*>(&group());
+  ASSERT_NE(mpi, nullptr);
+  const int64_t before = mpi->shm_all_reduces();
+  const int64_t n = static_cast<int64_t>(std::max<size_t>(g_options.shm_min_bytes, 4) / 4);
+  Tensor large = Tensor::ones({n});
+  group().all_reduce(large)->wait();
+  Tensor small = Tensor::ones({std::max<int64_t>(n / 2 - 1, 1)});
+  group().all_reduce(small)->wait();
+  const int64_t expected = !g_options.shm_all_reduce ? 0 : small.nbytes() >= g_options.shm_min_bytes ? 2 : 1;
+  EXPECT_EQ(mpi->shm_all_reduces() - before, expected);
+  expect_values(large, [&](int64_t) { return group().size(); }, "all_reduce at the threshold");
+  expect_values(small, [&](int64_t) { return group().size(); }, "all_reduce below the threshold");
 }
 
 TEST(MpiProcessGroup, BroadcastFromEveryRoot) {
@@ -244,9 +265,23 @@ TEST(MpiProcessGroup, MpiErrorsNameTheCallAndMpisDescription) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
+  torus::comm::ProcessGroupOptions& options = torus::comm::g_options;
+  options.timeout_seconds = 120;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--no-shm") options.shm_all_reduce = false;
+    else if (arg == "--shm-min-bytes" && has_value) options.shm_min_bytes = std::stoul(argv[++i]);
+    else if (arg == "--shm-chunk-bytes" && has_value) options.shm_chunk_bytes = std::stoul(argv[++i]);
+    else if (arg == "--ranks-per-node" && has_value) options.shm_ranks_per_node = std::stoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "comm_collectives_test: unknown argument %s\n", arg.c_str());
+      return 2;
+    }
+  }
   std::unique_ptr<torus::comm::ProcessGroup> group;
   try {
-    group = torus::comm::make_process_group({.timeout_seconds = 120});
+    group = torus::comm::make_process_group(options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "comm_collectives_test: %s\n", e.what());
     return 1;

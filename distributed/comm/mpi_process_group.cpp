@@ -135,6 +135,14 @@ void MpiProcessGroup::initialize() {
   TORUS_MPI(MPI_Comm_rank(local, &world.local_rank));
   TORUS_MPI(MPI_Comm_size(local, &world.local_size));
   TORUS_MPI(MPI_Comm_free(&local));
+  if (options_.shm_all_reduce && world.size > 1) {
+    shm_ = std::make_unique<ShmAllReduce>(comm_, options_.shm_chunk_bytes, options_.timeout_seconds,
+                                          options_.shm_ranks_per_node);
+    if (!shm_->worthwhile()) {
+      shm_->shut_down();
+      shm_.reset();
+    }
+  }
   char host[MPI_MAX_PROCESSOR_NAME] = {};
   int host_length = 0;
   TORUS_MPI(MPI_Get_processor_name(host, &host_length));
@@ -142,6 +150,7 @@ void MpiProcessGroup::initialize() {
 }
 
 void MpiProcessGroup::finalize() {
+  if (shm_) shm_->shut_down();
   if (shared_->inspector) shared_->inspector->shut_down();
   if (comm_ != MPI_COMM_NULL) TORUS_MPI(MPI_Comm_free(&comm_));
   if (initialized_mpi_) TORUS_MPI(MPI_Finalize());
@@ -274,6 +283,10 @@ WorkPtr MpiProcessGroup::barrier() {
 
 void MpiProcessGroup::run_all_reduce(const Tensor& tensor, ReduceOp op) {
   const int64_t n = tensor.numel();
+  if (shm_ && tensor.nbytes() >= options_.shm_min_bytes) {
+    shm_->all_reduce(tensor.raw_data(), n, tensor.dtype(), op);
+    return;
+  }
   if (tensor.dtype() == DType::bf16) {
     BFloat16* data = tensor.data<BFloat16>();
     scratch_in_.resize(static_cast<size_t>(std::min(n, kBf16ChunkElements)));

@@ -25,6 +25,13 @@ const char* reduce_op_name(ReduceOp op);
 struct ProcessGroupOptions {
   double timeout_seconds = 300;  // every Work::wait(); a timeout names the op and dumps the trace
   size_t trace_capacity = 64;    // ops kept in the collective trace
+  // MPI backend: all-reduces of at least shm_min_bytes go through memory shared by the
+  // ranks of a node (shm_all_reduce.h), in rounds of shm_chunk_bytes per rank; smaller
+  // ones, where MPI's latency is already low, go to MPI. TORUS_SHM_ALLREDUCE=0 turns it off.
+  bool shm_all_reduce = true;
+  size_t shm_min_bytes = size_t{64} << 10;
+  size_t shm_chunk_bytes = size_t{1} << 20;
+  int shm_ranks_per_node = 0;  // > 0: pretend nodes of that many ranks (tests); 0: real nodes
 };
 
 // Where this process sits in the job.

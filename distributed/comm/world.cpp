@@ -51,7 +51,11 @@ bool launched_by_mpi() {
 }
 
 std::unique_ptr<ProcessGroup> make_process_group(const ProcessGroupOptions& options) {
-  if (launched_by_mpi()) return std::make_unique<MpiProcessGroup>(options);
+  if (launched_by_mpi()) {
+    ProcessGroupOptions mpi = options;
+    if (const char* shm = std::getenv("TORUS_SHM_ALLREDUCE")) mpi.shm_all_reduce = std::string(shm) != "0";
+    return std::make_unique<MpiProcessGroup>(mpi);
+  }
   return std::make_unique<LocalProcessGroup>(options);
 }
 

@@ -1,0 +1,172 @@
+// The shared-memory all-reduce: window layout, portions, and the reduction kernels.
+#include "distributed/comm/shm_all_reduce.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include <type_traits>
+
+#include "kernels/common/half.h"
+
+namespace torus::comm {
+
+namespace {
+
+constexpr size_t kLine = 64;
+constexpr int64_t kAlignElements = 16;  // portion bounds on cache lines (of 4-byte elements)
+constexpr int64_t kBlock = 1024;        // elements summed per pass (stays in L1)
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// Element range [begin, end) of portion q out of `parties` over n elements.
+struct Range {
+  int64_t begin, end;
+};
+Range portion(int64_t n, int q, int parties) {
+  auto bound = [&](int k) {
+    if (k >= parties) return n;
+    const int64_t raw = n * k / parties;
+    return std::min(n, raw / kAlignElements * kAlignElements);
+  };
+  return {bound(q), bound(q + 1)};
+}
+
+}  // namespace
+
+ShmAllReduce::ShmAllReduce(MPI_Comm world, size_t chunk_bytes, double timeout_seconds,
+                           int ranks_per_node)
+    : chunk_bytes_(round_up(std::max<size_t>(chunk_bytes, kLine), kLine)) {
+  int rank = 0;
+  TORUS_MPI(MPI_Comm_rank(world, &rank));
+  TORUS_MPI(MPI_Comm_size(world, &world_size_));
+  if (ranks_per_node > 0) {
+    TORUS_MPI(MPI_Comm_split(world, rank / ranks_per_node, rank, &node_));
+  } else {
+    TORUS_MPI(MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_));
+  }
+  TORUS_MPI(MPI_Comm_set_errhandler(node_, MPI_ERRORS_RETURN));
+  TORUS_MPI(MPI_Comm_rank(node_, &node_rank_));
+  TORUS_MPI(MPI_Comm_size(node_, &node_size_));
+  TORUS_MPI(MPI_Comm_split(world, node_rank_ == 0 ? 0 : MPI_UNDEFINED, rank, &leaders_));
+  if (leaders_ != MPI_COMM_NULL) {
+    TORUS_MPI(MPI_Comm_set_errhandler(leaders_, MPI_ERRORS_RETURN));
+    TORUS_MPI(MPI_Comm_size(leaders_, &nodes_));
+  }
+  TORUS_MPI(MPI_Bcast(&nodes_, 1, MPI_INT, 0, node_));
+  TORUS_MPI(MPI_Allreduce(&node_size_, &largest_node_, 1, MPI_INT, MPI_MAX, world));
+
+  // One allocation, on local rank 0: barrier words, a slot per rank, and the result area
+  // (accumulators are up to twice the element size: bf16 sums in f32).
+  const size_t bytes = kLine + static_cast<size_t>(node_size_) * chunk_bytes_ + 2 * chunk_bytes_;
+  void* mine = nullptr;
+  TORUS_MPI(MPI_Win_allocate_shared(node_rank_ == 0 ? static_cast<MPI_Aint>(bytes) : 0, 1,
+                                    MPI_INFO_NULL, node_, &mine, &window_));
+  MPI_Aint size = 0;
+  int unit = 0;
+  void* base = nullptr;
+  TORUS_MPI(MPI_Win_shared_query(window_, 0, &size, &unit, &base));
+  TORUS_CHECK(static_cast<size_t>(size) >= bytes, "shared-memory all-reduce: the window has {} bytes, not {}",
+              size, bytes);
+  base_ = static_cast<char*>(base);
+  // Passive target for the whole life of the window: loads and stores, our own atomics.
+  TORUS_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_));
+  auto* words = reinterpret_cast<NodeBarrier::Words*>(base_);
+  if (node_rank_ == 0) new (words) NodeBarrier::Words{};
+  TORUS_MPI(MPI_Win_sync(window_));
+  TORUS_MPI(MPI_Barrier(node_));
+  barrier_ = std::make_unique<NodeBarrier>(words, node_size_, timeout_seconds);
+}
+
+void ShmAllReduce::shut_down() {
+  if (window_ != MPI_WIN_NULL) {
+    TORUS_MPI(MPI_Win_unlock_all(window_));
+    TORUS_MPI(MPI_Win_free(&window_));
+  }
+  if (leaders_ != MPI_COMM_NULL) TORUS_MPI(MPI_Comm_free(&leaders_));
+  if (node_ != MPI_COMM_NULL) TORUS_MPI(MPI_Comm_free(&node_));
+}
+
+char* ShmAllReduce::slot(int local_rank) const {
+  return base_ + kLine + static_cast<size_t>(local_rank) * chunk_bytes_;
+}
+
+void ShmAllReduce::all_reduce(void* data, int64_t count, DType dtype, ReduceOp op) {
+  ++calls_;
+  switch (dtype) {
+    case DType::f32: return reduce<float, float>(static_cast<float*>(data), count, op, MPI_FLOAT);
+    case DType::f64: return reduce<double, double>(static_cast<double*>(data), count, op, MPI_DOUBLE);
+    case DType::bf16: return reduce<BFloat16, float>(static_cast<BFloat16*>(data), count, op, MPI_FLOAT);
+    case DType::i32: return reduce<int32_t, int32_t>(static_cast<int32_t*>(data), count, op, MPI_INT32_T);
+    case DType::i64: return reduce<int64_t, int64_t>(static_cast<int64_t*>(data), count, op, MPI_INT64_T);
+    default: break;
+  }
+  throw Error(fmt::format("shared-memory all-reduce: {} is not reducible", dtype_name(dtype)));
+}
+
+template <class T, class Acc>
+void ShmAllReduce::reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype acc_type) {
+  const int64_t round = static_cast<int64_t>(chunk_bytes_ / sizeof(T));
+  const bool across_nodes = nodes_ > 1;
+  const bool average = op == ReduceOp::average;
+  const Acc divisor = static_cast<Acc>(world_size_);
+  auto* result = reinterpret_cast<Acc*>(slot(node_size_));
+  std::vector<const T*> sources(static_cast<size_t>(node_size_));
+  Acc sum[kBlock];
+
+  for (int64_t offset = 0; offset < count; offset += round) {
+    const int64_t n = std::min(round, count - offset);
+    T* chunk = data + offset;
+    // 1. Publish the portions the other ranks reduce.
+    for (int q = 0; q < node_size_; ++q) {
+      if (q == node_rank_) continue;
+      const Range r = portion(n, q, node_size_);
+      std::memcpy(reinterpret_cast<T*>(slot(node_rank_)) + r.begin, chunk + r.begin,
+                  static_cast<size_t>(r.end - r.begin) * sizeof(T));
+    }
+    barrier_->arrive_and_wait();
+
+    // 3. Sum this rank's portion in local-rank order, a block at a time.
+    const Range own = portion(n, node_rank_, node_size_);
+    for (int q = 0; q < node_size_; ++q)
+      sources[static_cast<size_t>(q)] = q == node_rank_ ? chunk : reinterpret_cast<const T*>(slot(q));
+    for (int64_t b = own.begin; b < own.end; b += kBlock) {
+      const int64_t m = std::min(kBlock, own.end - b);
+      const T* first = sources[0] + b;
+      for (int64_t i = 0; i < m; ++i) sum[i] = static_cast<Acc>(first[i]);
+      for (int q = 1; q < node_size_; ++q) {
+        const T* s = sources[static_cast<size_t>(q)] + b;
+        for (int64_t i = 0; i < m; ++i) sum[i] += static_cast<Acc>(s[i]);
+      }
+      std::memcpy(result + b, sum, static_cast<size_t>(m) * sizeof(Acc));
+      if (!across_nodes) {
+        for (int64_t i = 0; i < m; ++i) chunk[b + i] = static_cast<T>(average ? sum[i] / divisor : sum[i]);
+      }
+    }
+    barrier_->arrive_and_wait();
+
+    // 4. Between nodes: the leaders sum the nodes' results in place.
+    if (across_nodes) {
+      if (leaders_ != MPI_COMM_NULL)
+        TORUS_MPI(MPI_Allreduce(MPI_IN_PLACE, result, static_cast<int>(n), acc_type, MPI_SUM, leaders_));
+      barrier_->arrive_and_wait();
+    }
+
+    // 5. Copy the result out (on one node, this rank's own portion is in place already).
+    for (int q = 0; q < node_size_; ++q) {
+      if (q == node_rank_ && !across_nodes) continue;
+      const Range r = portion(n, q, node_size_);
+      if constexpr (std::is_same_v<T, Acc>) {
+        if (!average) {
+          std::memcpy(chunk + r.begin, result + r.begin, static_cast<size_t>(r.end - r.begin) * sizeof(T));
+          continue;
+        }
+      }
+      for (int64_t i = r.begin; i < r.end; ++i)
+        chunk[i] = static_cast<T>(average ? result[i] / divisor : result[i]);
+    }
+  }
+}
+
+}  // namespace torus::comm

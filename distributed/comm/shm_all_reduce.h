@@ -1,0 +1,72 @@
+// ShmAllReduce: all-reduce through memory the ranks of a node share (an MPI-3 window from
+// MPI_Win_allocate_shared), then MPI among one leader per node, as NCCL, oneCCL and
+// DeepSpeed's CPU all-reduce do. Open MPI's own all-reduce moves large messages at a
+// tenth of memcpy bandwidth on one node; this moves each byte a few times through cache.
+//
+// A tensor goes in rounds of up to `chunk_bytes` per rank. Each round, with L ranks on
+// the node, every element range ("portion") of the round belongs to one local rank:
+//   1. each rank copies the portions it does not own into its slot of the window;
+//   2. barrier;
+//   3. each rank sums its own portion over the slots (its own values straight from its
+//      tensor) in local-rank order, into the window's result area;
+//   4. barrier; between nodes the leader all-reduces the result area over MPI, barrier;
+//   5. each rank copies the result out into its tensor.
+// Two barriers per round (three across nodes) suffice: a rank writes a slot or the result
+// only after a barrier that every reader of the previous round reached when done reading.
+// Sums run in local-rank order, so every rank of the node gets the same bits; bf16 sums in
+// f32 and rounds once, as the MPI path does.
+//
+// Every call must be made by every rank of the world, in the same order (the collective
+// rule); the object belongs to the communication thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "distributed/comm/mpi_error.h"
+#include "distributed/comm/node_barrier.h"
+#include "distributed/comm/process_group.h"
+
+namespace torus::comm {
+
+class ShmAllReduce {
+ public:
+  // Collective over `world`. `ranks_per_node` > 0 pretends the node holds only that many
+  // consecutive ranks (tests of the between-node path on one machine); 0 is the real node.
+  ShmAllReduce(MPI_Comm world, size_t chunk_bytes, double timeout_seconds, int ranks_per_node = 0);
+  // Collective: frees the window and communicators. Not called after a failed op (the
+  // ranks are out of step); the process ends then and takes the memory with it.
+  void shut_down();
+  ShmAllReduce(const ShmAllReduce&) = delete;
+  ShmAllReduce& operator=(const ShmAllReduce&) = delete;
+
+  // In place over the world; dtypes and ops as ProcessGroup::all_reduce.
+  void all_reduce(void* data, int64_t count, DType dtype, ReduceOp op);
+
+  // False when no node holds two ranks: nothing to share, MPI alone is better.
+  bool worthwhile() const { return largest_node_ > 1; }
+  int node_ranks() const { return node_size_; }
+  int nodes() const { return nodes_; }
+  int64_t calls() const { return calls_; }
+
+ private:
+  template <class T, class Acc>
+  void reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype acc_type);
+  char* slot(int local_rank) const;
+
+  MPI_Comm node_ = MPI_COMM_NULL;
+  MPI_Comm leaders_ = MPI_COMM_NULL;  // local rank 0 of each node; null on the others
+  MPI_Win window_ = MPI_WIN_NULL;
+  int node_rank_ = 0;
+  int node_size_ = 1;
+  int nodes_ = 1;
+  int largest_node_ = 1;
+  int world_size_ = 1;
+  size_t chunk_bytes_;
+  char* base_ = nullptr;  // the window as this process maps it: barrier, slots, result
+  std::unique_ptr<NodeBarrier> barrier_;
+  int64_t calls_ = 0;
+};
+
+}  // namespace torus::comm
