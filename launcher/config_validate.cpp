@@ -187,6 +187,31 @@ void check_sweep(const ExperimentConfig& c, const SourceMap& locations) {
   }
 }
 
+// Reproducible mode: virtual shards of the global batch, each its own backward.
+void check_reproducible(const ExperimentConfig& c, const SourceMap& locations) {
+  const DistributedConfig& d = c.distributed();
+  if (!d.reproducible()) return;
+  const int64_t shards = d.reproducible_shards();
+  if (c.data().batch_size() % shards != 0)
+    fail(locations, "distributed.reproducible_shards",
+         fmt::format("{} shards do not divide data.batch_size = {}", shards, c.data().batch_size()));
+  if (shards % c.launch().ranks() != 0)
+    fail(locations, "distributed.reproducible_shards",
+         fmt::format("{} shards do not split over launch.ranks = {}", shards, c.launch().ranks()));
+  if (c.trainer().grad_accumulation() != 1)
+    fail(locations, "trainer.grad_accumulation",
+         fmt::format("{}: reproducible mode accumulates over its shards already; leave it at 1",
+                     c.trainer().grad_accumulation()));
+  if (c.model().kind() == ModelKind::gpt && c.model().gpt().dropout() > 0)
+    fail(locations, "model.gpt.dropout",
+         fmt::format("{}: dropout draws from each rank's own generator, which reproducible mode cannot "
+                     "make independent of the rank count; use 0",
+                     number_text(c.model().gpt().dropout())));
+  if (d.zero_stage() != 0)
+    fail(locations, "distributed.zero_stage",
+         fmt::format("{}: reproducible mode does not combine with ZeRO sharding yet", d.zero_stage()));
+}
+
 }  // namespace
 
 void validate(const ExperimentConfig& config, const SourceMap& locations) {
@@ -194,6 +219,7 @@ void validate(const ExperimentConfig& config, const SourceMap& locations) {
   check_launch(config, locations);
   check_model_and_data(config, locations);
   check_optimization(config, locations);
+  check_reproducible(config, locations);
   check_sweep(config, locations);
 }
 

@@ -28,7 +28,6 @@ std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& 
               config.resume());
   TORUS_CHECK(config.distributed().zero_stage() == 0, "distributed.zero_stage: ZeRO sharding is not built yet (got {})",
               config.distributed().zero_stage());
-  TORUS_CHECK(!config.distributed().reproducible(), "distributed.reproducible: not built yet");
   std::vector<std::string> warnings;
   if (config.checkpoint().every_steps() > 0)
     warnings.push_back(fmt::format("checkpoint.every_steps {}: periodic checkpoints are not written yet; the run "
@@ -51,7 +50,12 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
                        group.host_name(), group.local_rank(), group.local_size(), cpu::num_threads(),
                        group.backend_name()));
   std::unique_ptr<parallel::DataParallel> data_parallel;
-  if (world > 1) {
+  std::unique_ptr<parallel::ExactGradientSum> exact_sum;
+  if (config.distributed().reproducible()) {
+    exact_sum = std::make_unique<parallel::ExactGradientSum>(setup.model->parameters(), group,
+                                                             config.distributed().reproducible_shards());
+    exact_sum->broadcast_parameters();
+  } else if (world > 1) {
     data_parallel = std::make_unique<parallel::DataParallel>(*setup.model, group,
                                                              parallel::DataParallelOptions{config.distributed().bucket_mb()});
     data_parallel->broadcast_state();
@@ -63,7 +67,11 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
         setup.train_set->describe(),
         setup.eval_set ? fmt::format("{} samples", setup.eval_set->size()) : std::string("none"), setup.trainer.steps,
         config.data().batch_size(), world, world > 1 ? "s" : "", cpu::num_threads(), cpu::num_threads() > 1 ? "s" : "",
-        data_parallel ? fmt::format(", {} gradient buckets", data_parallel->bucket_count()) : "");
+        data_parallel ? fmt::format(", {} gradient buckets", data_parallel->bucket_count())
+        : exact_sum   ? fmt::format(", reproducible: {} shards of {} samples per rank, summed exactly",
+                                    exact_sum->shards_per_rank(),
+                                    config.data().batch_size() / config.distributed().reproducible_shards())
+                      : "");
     run->log(header);
     fmt::print("{}\n", header);
     for (const std::string& warning : warnings) {
@@ -72,7 +80,7 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
     }
   }
   train::Trainer trainer(*setup.model, *setup.optimizer, *setup.schedule, *setup.train_loader,
-                         setup.eval_loader.get(), *run, setup.trainer, {&group, data_parallel.get()});
+                         setup.eval_loader.get(), *run, setup.trainer, {&group, data_parallel.get(), exact_sum.get()});
   trainer.run();
 }
 

@@ -161,27 +161,64 @@ EvalResult Trainer::evaluate_and_log(int64_t step) {
   return result;
 }
 
+double Trainer::train_step_on_shards(const data::Batch& batch, int64_t& samples) {
+  parallel::ExactGradientSum& exact = *distributed_.exact_sum;
+  const int64_t shards = exact.shards_per_rank();
+  const int64_t total_shards = shards * world_;
+  const int64_t rows = batch.inputs.size(0);
+  TORUS_CHECK(rows % shards == 0, "reproducible mode: this rank's {} samples do not split into {} shards", rows,
+              shards);
+  const int64_t per_shard = rows / shards;
+  Tensor losses = Tensor::zeros({shards}, DType::f64);
+  for (int64_t k = 0; k < shards; ++k) {
+    data::Batch shard = batch;
+    shard.inputs = batch.inputs.narrow(0, k * per_shard, per_shard).contiguous();
+    shard.targets = batch.targets.narrow(0, k * per_shard, per_shard).contiguous();
+    BatchLoss b = batch_loss(model_, shard, options_.task, false);
+    const double value = b.loss.item();
+    if (!std::isfinite(value))
+      throw Error(fmt::format("the loss is {}; lower optimizer.lr or set optimizer.grad_clip_norm",
+                              std::isnan(value) ? "NaN" : "infinite"));
+    losses.data<double>()[k] = value;
+    (b.loss * (1.0 / static_cast<double>(total_shards))).backward();
+    exact.keep_shard(k);
+  }
+  samples += options_.task == Task::language_model ? batch.targets.numel() : rows;
+  exact.finish();
+  // The step's loss: every shard's, summed in shard order (the same whatever the ranks).
+  Tensor all = Tensor::zeros({total_shards}, DType::f64);
+  distributed_.group->all_gather(losses, all)->wait();
+  double sum = 0;
+  for (int64_t k = 0; k < total_shards; ++k) sum += all.data<double>()[k];
+  return sum / static_cast<double>(total_shards);
+}
+
 double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
   maybe_inject_failure(distributed_.group != nullptr ? distributed_.group->rank() : 0, step);
   optimizer_.set_lr(lr);
-  const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
+  auto next_batch = [&] {
+    TORUS_PROFILE_SCOPE("next batch", "data");
+    return train_loader_.next();
+  };
   double step_loss = 0;
-  for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {
-    const data::Batch batch = [&] {
-      TORUS_PROFILE_SCOPE("next batch", "data");
-      return train_loader_.next();
-    }();
-    if (distributed_.data_parallel != nullptr)
-      distributed_.data_parallel->prepare_backward(micro + 1 == options_.grad_accumulation);
-    BatchLoss b = batch_loss(model_, batch, options_.task, false);
-    const double value = b.loss.item();
-    if (!std::isfinite(value))
-      throw Error(fmt::format("the loss is {} (lr {:.6g}); lower optimizer.lr or set optimizer.grad_clip_norm",
-                              std::isnan(value) ? "NaN" : "infinite", lr));
-    step_loss += value * scale;
-    (options_.grad_accumulation == 1 ? b.loss : b.loss * scale).backward();
-    // Throughput counts samples, or tokens for language models (this rank's share).
-    samples += options_.task == Task::language_model ? batch.targets.numel() : batch.inputs.size(0);
+  if (distributed_.exact_sum != nullptr) {
+    step_loss = train_step_on_shards(next_batch(), samples);
+  } else {
+    const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
+    for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {
+      const data::Batch batch = next_batch();
+      if (distributed_.data_parallel != nullptr)
+        distributed_.data_parallel->prepare_backward(micro + 1 == options_.grad_accumulation);
+      BatchLoss b = batch_loss(model_, batch, options_.task, false);
+      const double value = b.loss.item();
+      if (!std::isfinite(value))
+        throw Error(fmt::format("the loss is {} (lr {:.6g}); lower optimizer.lr or set optimizer.grad_clip_norm",
+                                std::isnan(value) ? "NaN" : "infinite", lr));
+      step_loss += value * scale;
+      (options_.grad_accumulation == 1 ? b.loss : b.loss * scale).backward();
+      // Throughput counts samples, or tokens for language models (this rank's share).
+      samples += options_.task == Task::language_model ? batch.targets.numel() : batch.inputs.size(0);
+    }
   }
   TORUS_PROFILE_SCOPE("optimizer step", "step");
   if (distributed_.data_parallel != nullptr) distributed_.data_parallel->finish_gradients();
@@ -215,7 +252,7 @@ TrainSummary Trainer::run() {
       for (const std::string& line : profile::write_chrome_trace((run_.path() / options_.profile).string())) log(line);
     }
     if (step % options_.log_every == 0 || step == options_.steps) {
-      log_metrics(step, mean_over_ranks(step_loss), lr, seconds_since(last_log), samples_since_log);
+      log_metrics(step, distributed_.exact_sum != nullptr ? step_loss : mean_over_ranks(step_loss), lr, seconds_since(last_log), samples_since_log);
       last_log = Clock::now();
       samples_since_log = 0;
     }

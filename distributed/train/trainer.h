@@ -11,6 +11,7 @@
 
 #include "distributed/comm/process_group.h"
 #include "distributed/parallel/data_parallel.h"
+#include "distributed/parallel/exact_gradient_sum.h"
 #include "distributed/train/progress.h"
 #include "distributed/train/run_directory.h"
 #include "framework/data/loader.h"
@@ -63,10 +64,12 @@ BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bo
 EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches = 0,
                     comm::ProcessGroup* group = nullptr);
 
-// The ranks a trainer works with; both null for a world of one.
+// The ranks a trainer works with: null for a world of one. At most one of data_parallel
+// (bucketed averaging) and exact_sum (reproducible mode: virtual shards, exact sums).
 struct Distributed {
   comm::ProcessGroup* group = nullptr;
   parallel::DataParallel* data_parallel = nullptr;
+  parallel::ExactGradientSum* exact_sum = nullptr;
 };
 
 class Trainer {
@@ -79,6 +82,9 @@ class Trainer {
   // One optimizer step over grad_accumulation micro-batches; returns its mean loss and
   // adds the samples (tokens for language models) it trained on to `samples`.
   double train_step(int64_t step, double lr, int64_t& samples);
+  // Reproducible mode's step: one forward and backward per virtual shard of this rank's
+  // batch, then the exact sum; returns the mean loss over every shard of every rank.
+  double train_step_on_shards(const data::Batch& batch, int64_t& samples);
   void log(const std::string& line);
   void log_metrics(int64_t step, double loss, double lr, double seconds_since_log, int64_t samples_since_log);
   double mean_over_ranks(double value) const;

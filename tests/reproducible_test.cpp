@@ -1,0 +1,130 @@
+// Reproducible mode (distributed.reproducible): for a fixed global batch and one thread
+// per rank, `torus train` on 1, 2, 3 and 4 ranks writes bit-for-bit the same weights after
+// 20 steps and logs the same losses, for the MLP (SGD with momentum) and the GPT (AdamW,
+// which amplifies any difference in the low bits of a gradient); the mode trains like the
+// standard one; and its config rules name the fields they concern.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "support/tool_run.h"
+
+namespace torus {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Workload {
+  std::string name;
+  std::string body;  // model, data and optimizer sections
+};
+
+void PrintTo(const Workload& w, std::ostream* os) { *os << w.name; }
+
+const Workload kMlp{"mlp",
+                    "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
+                    "  batch_size: 48\n  eval_fraction: 0\noptimizer:\n  name: sgd\n  lr: 0.05\n  momentum: 0.9\n"};
+const Workload kGpt{"gpt",
+                    "model:\n  kind: gpt\n  gpt: {vocab_size: 256, context: 32, d_model: 32, layers: 2, heads: 2}\n"
+                    "data:\n  dataset: synthetic\n  synthetic: {samples: 480, classes: 256}\n"
+                    "  batch_size: 48\n  eval_fraction: 0\noptimizer:\n  name: adamw\n  lr: 0.003\n"};
+
+const std::string kMlpConfig = std::string(TORUS_SOURCE_DIR) + "/configs/fashion_mnist_mlp.yaml";
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+class ReproducibleRun : public ::testing::TestWithParam<Workload> {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("torus_repro_{}_{}", GetParam().name, ::getpid());
+    fs::create_directories(dir_);
+    config_ = dir_ / "config.yaml";
+    std::ofstream(config_) << fmt::format(
+        "seed: 3\n{}trainer:\n  steps: 20\n  log_every: 1\n  threads: 1\n  run_dir: {}\n"
+        "distributed:\n  reproducible: true\n  reproducible_shards: 12\n",
+        GetParam().body, dir_.string());
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  // Trains on `ranks` processes (1: no mpirun) into run directory `name`.
+  fs::path train(int ranks, const std::string& name, const std::string& overrides = "") {
+    const std::string arguments = fmt::format("train {} name={} {}", config_.string(), name, overrides);
+    const test::ToolRun r =
+        ranks == 1 ? test::run_tool(arguments)
+                   : test::run_tool(arguments, fmt::format("{} --oversubscribe --allow-run-as-root -np {}",
+                                                           TORUS_MPIEXEC, ranks));
+    EXPECT_EQ(r.status, 0) << r.output;
+    return dir_ / name;
+  }
+  fs::path dir_, config_;
+};
+
+// metrics.jsonl without its timing fields: step, loss and lr are what must agree.
+std::string losses(const fs::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    const size_t loss = line.find("\"loss\"");
+    const size_t lr = line.find(",", line.find("\"lr\""));
+    if (loss != std::string::npos && lr != std::string::npos) kept += line.substr(loss, lr - loss) + "\n";
+  }
+  return kept;
+}
+
+TEST_P(ReproducibleRun, EveryRankCountWritesTheSameBits) {
+  const fs::path one = train(1, "r1");
+  const std::string weights = read_file(one / "final.safetensors");
+  const std::string logged = losses(one);
+  ASSERT_FALSE(weights.empty());
+  ASSERT_NE(logged.find("\"loss\""), std::string::npos) << logged;
+  for (int ranks : {2, 3, 4}) {
+    const fs::path run = train(ranks, fmt::format("r{}", ranks));
+    EXPECT_TRUE(read_file(run / "final.safetensors") == weights)
+        << ranks << " ranks wrote other weights than 1 rank";
+    EXPECT_EQ(losses(run), logged) << ranks << " ranks";
+  }
+}
+
+TEST_P(ReproducibleRun, TrainsLikeTheStandardMode) {
+  // Same data, same recipe: the losses agree to rounding (float sums in another order).
+  const std::string exact = losses(train(1, "exact"));
+  const std::string standard = losses(train(1, "standard", "distributed.reproducible=false"));
+  auto last_loss = [](const std::string& text) {
+    const size_t at = text.rfind("\"loss\":");
+    return std::stod(text.substr(at + 7));
+  };
+  EXPECT_NEAR(last_loss(exact), last_loss(standard), 1e-3 * last_loss(standard)) << exact << standard;
+}
+
+INSTANTIATE_TEST_SUITE_P(Workloads, ReproducibleRun, ::testing::Values(kMlp, kGpt),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(ReproducibleConfig, ShardsThatDoNotDivideTheBatchAreAnErrorNamingBoth) {
+  const test::ToolRun r = test::run_tool(
+      "config check " + kMlpConfig + " distributed.reproducible=true distributed.reproducible_shards=7");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("distributed.reproducible_shards"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("7 shards do not divide data.batch_size"), std::string::npos) << r.output;
+}
+
+TEST(ReproducibleConfig, ShardsTheRanksDoNotDivideAreAnErrorNamingBoth) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("torus_repro_ranks_{}", ::getpid());
+  fs::create_directories(dir);
+  const test::ToolRun r = test::run_tool(
+      fmt::format("train {} trainer.run_dir={} trainer.steps=1 schedule.warmup_steps=0 data.batch_size=48 "
+                  "distributed.reproducible=true distributed.reproducible_shards=4",
+                  kMlpConfig, dir.string()),
+      fmt::format("{} --oversubscribe --allow-run-as-root -np 3", TORUS_MPIEXEC));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("reproducible_shards 4 is not a multiple of the 3 ranks"), std::string::npos) << r.output;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace torus
