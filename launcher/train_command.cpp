@@ -11,9 +11,12 @@
 
 #include "distributed/comm/world.h"
 #include "distributed/parallel/data_parallel.h"
+#include "distributed/parallel/exact_gradient_sum.h"
+#include "distributed/parallel/zero_sharding.h"
 #include "distributed/train/run_directory.h"
 #include "distributed/train/trainer.h"
 #include "framework/io/safetensors.h"
+#include "framework/tensor/allocator.h"
 #include "kernels/cpu/parallel.h"
 #include "launcher/config_command.h"
 #include "launcher/config_yaml.h"
@@ -26,14 +29,81 @@ namespace {
 std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& config) {
   TORUS_CHECK(config.resume().empty(), "resume: resuming from checkpoints is not built yet (got '{}')",
               config.resume());
-  TORUS_CHECK(config.distributed().zero_stage() == 0, "distributed.zero_stage: ZeRO sharding is not built yet (got {})",
-              config.distributed().zero_stage());
+  TORUS_CHECK(config.distributed().zero_stage() != 3,
+              "distributed.zero_stage: stage 3 (parameters sharded between uses) is not built yet; 1 and 2 are");
   std::vector<std::string> warnings;
   if (config.checkpoint().every_steps() > 0)
     warnings.push_back(fmt::format("checkpoint.every_steps {}: periodic checkpoints are not written yet; the run "
                                    "writes final.safetensors at the end",
                                    config.checkpoint().every_steps()));
   return warnings;
+}
+
+// How gradients meet across ranks: data parallelism, reproducible mode or ZeRO (none for
+// a world of one in the standard mode).
+struct Parallelism {
+  std::unique_ptr<parallel::DataParallel> data_parallel;
+  std::unique_ptr<parallel::ExactGradientSum> exact_sum;
+  std::unique_ptr<parallel::ZeroSharding> zero;
+  std::string description;  // for the run's header line
+};
+
+// Builds it, makes every rank start from rank 0's weights, and (ZeRO) gives the run an
+// optimizer over this rank's shard instead of the whole model.
+Parallelism make_parallelism(const config::ExperimentConfig& config, RunSetup& setup, comm::ProcessGroup& group) {
+  const auto& d = config.distributed();
+  Parallelism p;
+  if (d.reproducible()) {
+    p.exact_sum = std::make_unique<parallel::ExactGradientSum>(setup.model->parameters(), group,
+                                                               d.reproducible_shards());
+    p.exact_sum->broadcast_parameters();
+    p.description = fmt::format(", reproducible: {} shards of {} samples per rank, summed exactly",
+                                p.exact_sum->shards_per_rank(), config.data().batch_size() / d.reproducible_shards());
+  } else if (d.zero_stage() > 0) {
+    p.zero = std::make_unique<parallel::ZeroSharding>(*setup.model, group,
+                                                      parallel::ZeroOptions{d.zero_stage(), d.bucket_mb()});
+    p.zero->broadcast_state();
+    setup.optimizer = optim::make_optimizer({{"shard", p.zero->shard()}}, optimizer_options(config));
+    p.description = fmt::format(", ZeRO stage {}: {} bucket{}, this rank's shard {} elements of {} parameters (with "
+                                "padding)",
+                                d.zero_stage(), p.zero->bucket_count(), p.zero->bucket_count() > 1 ? "s" : "",
+                                p.zero->shard().numel(), setup.model->parameter_count());
+  } else if (group.size() > 1) {
+    p.data_parallel = std::make_unique<parallel::DataParallel>(*setup.model, group,
+                                                               parallel::DataParallelOptions{d.bucket_mb()});
+    p.data_parallel->broadcast_state();
+    p.description = fmt::format(", {} gradient buckets", p.data_parallel->bucket_count());
+  }
+  return p;
+}
+
+int64_t bytes_of(const std::vector<Tensor>& tensors) {
+  int64_t bytes = 0;
+  for (const Tensor& t : tensors)
+    if (t.defined()) bytes += static_cast<int64_t>(t.nbytes());
+  return bytes;
+}
+
+// What this rank holds between steps, by kind, and the host allocator's own count.
+std::string memory_report(const Layer& model, const optim::Optimizer& optimizer, const Parallelism& p) {
+  const std::vector<Tensor> parameters = model.parameters();
+  int64_t gradients = 0;
+  if (p.zero) {
+    gradients = p.zero->memory().gradients;
+  } else {
+    std::vector<Tensor> grads;
+    for (const Tensor& t : parameters) grads.push_back(t.grad());
+    // DataParallel's buckets hold one more flat copy of every gradient.
+    gradients = bytes_of(grads) + (p.data_parallel ? bytes_of(parameters) : 0);
+  }
+  std::vector<Tensor> state;
+  for (const auto& [name, t] : optimizer.named_state()) state.push_back(t);
+  const AllocatorStats host = HostAllocator::instance().stats();
+  constexpr double kMiB = 1 << 20;
+  return fmt::format("memory on this rank: parameters {:.2f} MiB, gradients {:.2f} MiB, optimizer state {:.2f} MiB; "
+                     "host allocator {:.2f} MiB in use, peak {:.2f} MiB",
+                     bytes_of(parameters) / kMiB, gradients / kMiB, bytes_of(state) / kMiB,
+                     host.allocated_bytes / kMiB, host.peak_allocated_bytes / kMiB);
 }
 
 void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group) {
@@ -49,17 +119,7 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
   run->log(fmt::format("rank {} of {} on {} (local rank {} of {}), {} threads, {} process group", rank, world,
                        group.host_name(), group.local_rank(), group.local_size(), cpu::num_threads(),
                        group.backend_name()));
-  std::unique_ptr<parallel::DataParallel> data_parallel;
-  std::unique_ptr<parallel::ExactGradientSum> exact_sum;
-  if (config.distributed().reproducible()) {
-    exact_sum = std::make_unique<parallel::ExactGradientSum>(setup.model->parameters(), group,
-                                                             config.distributed().reproducible_shards());
-    exact_sum->broadcast_parameters();
-  } else if (world > 1) {
-    data_parallel = std::make_unique<parallel::DataParallel>(*setup.model, group,
-                                                             parallel::DataParallelOptions{config.distributed().bucket_mb()});
-    data_parallel->broadcast_state();
-  }
+  Parallelism parallelism = make_parallelism(config, setup, group);
   if (rank == 0) {
     const std::string header = fmt::format(
         "run {} in {}: {}; train {} samples of {}, eval {}; {} steps of {} samples over {} rank{} x {} thread{}{}",
@@ -67,11 +127,7 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
         setup.train_set->describe(),
         setup.eval_set ? fmt::format("{} samples", setup.eval_set->size()) : std::string("none"), setup.trainer.steps,
         config.data().batch_size(), world, world > 1 ? "s" : "", cpu::num_threads(), cpu::num_threads() > 1 ? "s" : "",
-        data_parallel ? fmt::format(", {} gradient buckets", data_parallel->bucket_count())
-        : exact_sum   ? fmt::format(", reproducible: {} shards of {} samples per rank, summed exactly",
-                                    exact_sum->shards_per_rank(),
-                                    config.data().batch_size() / config.distributed().reproducible_shards())
-                      : "");
+        parallelism.description);
     run->log(header);
     fmt::print("{}\n", header);
     for (const std::string& warning : warnings) {
@@ -80,8 +136,10 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
     }
   }
   train::Trainer trainer(*setup.model, *setup.optimizer, *setup.schedule, *setup.train_loader,
-                         setup.eval_loader.get(), *run, setup.trainer, {&group, data_parallel.get(), exact_sum.get()});
+                         setup.eval_loader.get(), *run, setup.trainer,
+                         {&group, parallelism.data_parallel.get(), parallelism.exact_sum.get(), parallelism.zero.get()});
   trainer.run();
+  run->log(memory_report(*setup.model, *setup.optimizer, parallelism));
 }
 
 void train(const ConfigArguments& arguments) {

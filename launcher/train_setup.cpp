@@ -234,6 +234,8 @@ std::unique_ptr<optim::LrSchedule> make_schedule(const ExperimentConfig& c, int6
   return optim::make_schedule(o, c.optimizer().lr());
 }
 
+}  // namespace
+
 optim::OptimizerOptions optimizer_options(const ExperimentConfig& c) {
   const auto& o = c.optimizer();
   optim::OptimizerOptions out;
@@ -250,8 +252,6 @@ optim::OptimizerOptions optimizer_options(const ExperimentConfig& c) {
   out.eps = o.eps();
   return out;
 }
-
-}  // namespace
 
 RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, int rank, int world) {
   RunSetup setup;

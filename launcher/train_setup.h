@@ -11,6 +11,7 @@
 #include "framework/data/dataset.h"
 #include "framework/data/loader.h"
 #include "framework/nn/module.h"
+#include "framework/optim/factory.h"
 #include "framework/optim/optimizer.h"
 #include "framework/optim/schedule.h"
 #include "launcher/config.h"
@@ -34,5 +35,8 @@ struct RunSetup {
 // naming the config fields. Applies trainer.threads and loads init_from.
 // `rank` of `world` gets its slice of every global batch (data.batch_size stays global).
 RunSetup make_run_setup(const config::ExperimentConfig& config, bool for_training, int rank = 0, int world = 1);
+
+// The config's optimizer section as the optimizer factory takes it.
+optim::OptimizerOptions optimizer_options(const config::ExperimentConfig& config);
 
 }  // namespace torus::cli

@@ -101,19 +101,29 @@ TEST(MpiProcessGroup, AllReduceAverageDividesOnce) {
   expect_values(halves, [&](int64_t) { return (size + 1) / 2.0; }, "all_reduce(average) halves");
 }
 
-TEST(MpiProcessGroup, AllReducesAtLeastTheThresholdGoThroughSharedMemory) {
+TEST(MpiProcessGroup, OpsAtLeastTheThresholdGoThroughSharedMemory) {
   auto* mpi = dynamic_cast<MpiProcessGroup*>(&group());
   ASSERT_NE(mpi, nullptr);
-  const int64_t before = mpi->shm_all_reduces();
+  const int64_t before = mpi->shm_ops();
   const int64_t n = static_cast<int64_t>(std::max<size_t>(g_options.shm_min_bytes, 4) / 4);
   Tensor large = Tensor::ones({n});
   group().all_reduce(large)->wait();
   Tensor small = Tensor::ones({std::max<int64_t>(n / 2 - 1, 1)});
   group().all_reduce(small)->wait();
-  const int64_t expected = !g_options.shm_all_reduce ? 0 : small.nbytes() >= g_options.shm_min_bytes ? 2 : 1;
-  EXPECT_EQ(mpi->shm_all_reduces() - before, expected);
+  const int64_t expected = !g_options.shared_memory ? 0 : small.nbytes() >= g_options.shm_min_bytes ? 2 : 1;
+  EXPECT_EQ(mpi->shm_ops() - before, expected);
   expect_values(large, [&](int64_t) { return group().size(); }, "all_reduce at the threshold");
   expect_values(small, [&](int64_t) { return group().size(); }, "all_reduce below the threshold");
+  // A reduce-scatter of that size goes there too, when every rank is on one node.
+  const int size = group().size();
+  const bool one_node = g_options.shm_ranks_per_node == 0 || g_options.shm_ranks_per_node >= size;
+  const int64_t per_rank = std::max<int64_t>(n / size + 1, 1);
+  Tensor input = Tensor::ones({per_rank * size}), output = Tensor::zeros({per_rank});
+  const int64_t before_scatter = mpi->shm_ops();
+  group().reduce_scatter(input, output)->wait();
+  const bool through_shm = g_options.shared_memory && one_node && input.nbytes() >= g_options.shm_min_bytes;
+  EXPECT_EQ(mpi->shm_ops() - before_scatter, through_shm ? 1 : 0);
+  expect_values(output, [&](int64_t) { return size; }, "reduce_scatter at the threshold");
 }
 
 TEST(MpiProcessGroup, BroadcastFromEveryRoot) {
@@ -270,7 +280,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
-    if (arg == "--no-shm") options.shm_all_reduce = false;
+    if (arg == "--no-shm") options.shared_memory = false;
     else if (arg == "--shm-min-bytes" && has_value) options.shm_min_bytes = std::stoul(argv[++i]);
     else if (arg == "--shm-chunk-bytes" && has_value) options.shm_chunk_bytes = std::stoul(argv[++i]);
     else if (arg == "--ranks-per-node" && has_value) options.shm_ranks_per_node = std::stoi(argv[++i]);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
+#include "support/run_compare.h"
 #include "support/tool_run.h"
 
 namespace torus {
@@ -67,40 +68,13 @@ class DataParallelRun : public ::testing::TestWithParam<Workload> {
   fs::path dir_, config_;
 };
 
-std::vector<nlohmann::json> metrics(const fs::path& run) {
-  std::vector<nlohmann::json> records;
-  std::ifstream in(run / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) records.push_back(nlohmann::json::parse(line));
-  return records;
-}
-
 TEST_P(DataParallelRun, TwoThreeAndFourRanksTrainAsOneProcess) {
   const fs::path one = train(1);
-  const auto reference = metrics(one);
-  ASSERT_EQ(reference.size(), 12u + 2u);
-  const auto reference_weights = io::load_safetensors((one / "final.safetensors").string());
+  ASSERT_EQ(test::read_metrics(one).size(), 12u + 2u);
   for (int ranks : {2, 3, 4}) {
     const fs::path run = train(ranks);
-    const auto got = metrics(run);
-    ASSERT_EQ(got.size(), reference.size()) << ranks << " ranks";
-    for (size_t i = 0; i < got.size(); ++i)
-      for (const char* key : {"loss", "eval_loss", "eval_accuracy"})
-        if (reference[i].contains(key)) {
-          const double want = reference[i][key].get<double>(), have = got[i][key].get<double>();
-          EXPECT_NEAR(have, want, 1e-5 * std::abs(want)) << ranks << " ranks, step " << got[i]["step"] << " " << key;
-        }
-    const auto weights = io::load_safetensors((run / "final.safetensors").string());
-    ASSERT_EQ(weights.tensors.size(), reference_weights.tensors.size());
-    for (size_t t = 0; t < weights.tensors.size(); ++t) {
-      const auto a = weights.tensors[t].second.to_vector<double>();
-      const auto b = reference_weights.tensors[t].second.to_vector<double>();
-      double scale = 0, worst = 0;
-      for (size_t i = 0; i < b.size(); ++i) {
-        scale = std::max(scale, std::abs(b[i]));
-        worst = std::max(worst, std::abs(a[i] - b[i]));
-      }
-      EXPECT_LE(worst, 1e-5 * scale) << ranks << " ranks, " << weights.tensors[t].first;
-    }
+    test::expect_metrics_near(one, run, 1e-5, fmt::format("{} ranks", ranks));
+    test::expect_weights_near(one, run, 1e-5, fmt::format("{} ranks", ranks));
     // Every rank logged its place in the world; only rank 0 wrote the other files.
     std::ifstream log(run / "train.log");
     const std::string text{std::istreambuf_iterator<char>(log), {}};

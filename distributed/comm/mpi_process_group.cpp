@@ -135,8 +135,8 @@ void MpiProcessGroup::initialize() {
   TORUS_MPI(MPI_Comm_rank(local, &world.local_rank));
   TORUS_MPI(MPI_Comm_size(local, &world.local_size));
   TORUS_MPI(MPI_Comm_free(&local));
-  if (options_.shm_all_reduce && world.size > 1) {
-    shm_ = std::make_unique<ShmAllReduce>(comm_, options_.shm_chunk_bytes, options_.timeout_seconds,
+  if (options_.shared_memory && world.size > 1) {
+    shm_ = std::make_unique<ShmCollectives>(comm_, options_.shm_chunk_bytes, options_.timeout_seconds,
                                           options_.shm_ranks_per_node);
     if (!shm_->worthwhile()) {
       shm_->shut_down();
@@ -313,6 +313,10 @@ void MpiProcessGroup::run_all_reduce(const Tensor& tensor, ReduceOp op) {
 
 void MpiProcessGroup::run_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
   const int count = static_cast<int>(output.numel());
+  if (shm_ && shm_->nodes() == 1 && input.nbytes() >= options_.shm_min_bytes) {
+    shm_->reduce_scatter(input.raw_data(), output.raw_data(), count, input.dtype(), op);
+    return;
+  }
   if (input.dtype() == DType::bf16) {
     const BFloat16* in = input.data<BFloat16>();
     BFloat16* out = output.data<BFloat16>();

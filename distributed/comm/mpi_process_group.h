@@ -12,7 +12,8 @@
 // be ended with abort_job().
 //
 // All-reduces of at least options.shm_min_bytes run through shared memory within each
-// node and MPI between nodes (ShmAllReduce), when some node holds more than one rank.
+// node and MPI between nodes (ShmCollectives), when some node holds more than one rank;
+// so do reduce-scatters of that size when the whole world is one node.
 //
 // bf16 reductions convert to f32 (in chunks of kBf16ChunkElements for all_reduce; the
 // whole input for reduce_scatter), reduce in f32 and round once: the result is the f32
@@ -35,7 +36,7 @@
 #include "distributed/comm/mpi_error.h"
 #include "distributed/comm/op_trace.h"
 #include "distributed/comm/process_group.h"
-#include "distributed/comm/shm_all_reduce.h"
+#include "distributed/comm/shm_collectives.h"
 #include "distributed/comm/stall_inspector.h"
 
 namespace torus::comm {
@@ -65,8 +66,9 @@ class MpiProcessGroup final : public ProcessGroup {
   std::string trace() const override;
   [[noreturn]] void abort_job(const std::string& reason) override;
   uint64_t next_sequence() const override;
-  // All-reduces that went through shared memory so far (read after their wait()).
-  int64_t shm_all_reduces() const { return shm_ ? shm_->calls() : 0; }
+  // All-reduces and reduce-scatters that went through shared memory so far (read after
+  // their wait()).
+  int64_t shm_ops() const { return shm_ ? shm_->calls() : 0; }
 
  private:
   // State the Work handles share with the group, so a handle may outlive it.
@@ -101,7 +103,7 @@ class MpiProcessGroup final : public ProcessGroup {
   MPI_Comm comm_ = MPI_COMM_NULL;
   bool initialized_mpi_ = false;
   std::vector<float> scratch_in_, scratch_out_;  // f32 sums of bf16 data
-  std::unique_ptr<ShmAllReduce> shm_;            // null: off, or no node holds two ranks
+  std::unique_ptr<ShmCollectives> shm_;            // null: off, or no node holds two ranks
 
   mutable std::mutex enqueue_mutex_;  // sequence numbers follow queue order
   uint64_t next_sequence_ = 1;

@@ -25,10 +25,11 @@ const char* reduce_op_name(ReduceOp op);
 struct ProcessGroupOptions {
   double timeout_seconds = 300;  // every Work::wait(); a timeout names the op and dumps the trace
   size_t trace_capacity = 64;    // ops kept in the collective trace
-  // MPI backend: all-reduces of at least shm_min_bytes go through memory shared by the
-  // ranks of a node (shm_all_reduce.h), in rounds of shm_chunk_bytes per rank; smaller
-  // ones, where MPI's latency is already low, go to MPI. TORUS_SHM_ALLREDUCE=0 turns it off.
-  bool shm_all_reduce = true;
+  // MPI backend: all-reduces (and, on one node, reduce-scatters) of at least shm_min_bytes
+  // go through memory shared by the ranks of a node (shm_collectives.h), in rounds of
+  // shm_chunk_bytes per rank; smaller ones, where MPI's latency is already low, go to MPI.
+  // The environment overrides both: TORUS_SHM=0 turns it off, TORUS_SHM_MIN_BYTES=N.
+  bool shared_memory = true;
   size_t shm_min_bytes = size_t{64} << 10;
   size_t shm_chunk_bytes = size_t{1} << 20;
   int shm_ranks_per_node = 0;  // > 0: pretend nodes of that many ranks (tests); 0: real nodes

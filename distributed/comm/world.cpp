@@ -53,7 +53,8 @@ bool launched_by_mpi() {
 std::unique_ptr<ProcessGroup> make_process_group(const ProcessGroupOptions& options) {
   if (launched_by_mpi()) {
     ProcessGroupOptions mpi = options;
-    if (const char* shm = std::getenv("TORUS_SHM_ALLREDUCE")) mpi.shm_all_reduce = std::string(shm) != "0";
+    if (const char* shm = std::getenv("TORUS_SHM")) mpi.shared_memory = std::string(shm) != "0";
+    if (const std::optional<int> min_bytes = env_int("TORUS_SHM_MIN_BYTES")) mpi.shm_min_bytes = static_cast<size_t>(*min_bytes);
     return std::make_unique<MpiProcessGroup>(mpi);
   }
   return std::make_unique<LocalProcessGroup>(options);

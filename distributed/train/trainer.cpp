@@ -207,8 +207,9 @@ double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
     const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
     for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {
       const data::Batch batch = next_batch();
-      if (distributed_.data_parallel != nullptr)
-        distributed_.data_parallel->prepare_backward(micro + 1 == options_.grad_accumulation);
+      const bool final = micro + 1 == options_.grad_accumulation;
+      if (distributed_.data_parallel != nullptr) distributed_.data_parallel->prepare_backward(final);
+      if (distributed_.zero != nullptr) distributed_.zero->prepare_backward(final);
       BatchLoss b = batch_loss(model_, batch, options_.task, false);
       const double value = b.loss.item();
       if (!std::isfinite(value))
@@ -222,8 +223,13 @@ double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
   }
   TORUS_PROFILE_SCOPE("optimizer step", "step");
   if (distributed_.data_parallel != nullptr) distributed_.data_parallel->finish_gradients();
-  if (options_.grad_clip_norm > 0) optim::clip_grad_norm(model_.parameters(), options_.grad_clip_norm);
+  if (distributed_.zero != nullptr) distributed_.zero->finish_gradients();
+  if (options_.grad_clip_norm > 0) {
+    if (distributed_.zero != nullptr) distributed_.zero->clip_grad_norm(options_.grad_clip_norm);
+    else optim::clip_grad_norm(model_.parameters(), options_.grad_clip_norm);
+  }
   optimizer_.step();
+  if (distributed_.zero != nullptr) distributed_.zero->gather_parameters();
   optimizer_.zero_grad();
   return step_loss;
 }

@@ -12,6 +12,7 @@
 #include "distributed/comm/process_group.h"
 #include "distributed/parallel/data_parallel.h"
 #include "distributed/parallel/exact_gradient_sum.h"
+#include "distributed/parallel/zero_sharding.h"
 #include "distributed/train/progress.h"
 #include "distributed/train/run_directory.h"
 #include "framework/data/loader.h"
@@ -65,11 +66,13 @@ EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t
                     comm::ProcessGroup* group = nullptr);
 
 // The ranks a trainer works with: null for a world of one. At most one of data_parallel
-// (bucketed averaging) and exact_sum (reproducible mode: virtual shards, exact sums).
+// (bucketed averaging), exact_sum (reproducible mode: virtual shards, exact sums) and zero
+// (ZeRO: the optimizer updates zero->shard(), then the shards are gathered).
 struct Distributed {
   comm::ProcessGroup* group = nullptr;
   parallel::DataParallel* data_parallel = nullptr;
   parallel::ExactGradientSum* exact_sum = nullptr;
+  parallel::ZeroSharding* zero = nullptr;
 };
 
 class Trainer {

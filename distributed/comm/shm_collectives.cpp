@@ -1,5 +1,5 @@
 // The shared-memory all-reduce: window layout, portions, and the reduction kernels.
-#include "distributed/comm/shm_all_reduce.h"
+#include "distributed/comm/shm_collectives.h"
 
 #include <algorithm>
 #include <cstring>
@@ -35,7 +35,7 @@ Range portion(int64_t n, int q, int parties) {
 
 }  // namespace
 
-ShmAllReduce::ShmAllReduce(MPI_Comm world, size_t chunk_bytes, double timeout_seconds,
+ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, double timeout_seconds,
                            int ranks_per_node)
     : chunk_bytes_(round_up(std::max<size_t>(chunk_bytes, kLine), kLine)) {
   int rank = 0;
@@ -79,7 +79,7 @@ ShmAllReduce::ShmAllReduce(MPI_Comm world, size_t chunk_bytes, double timeout_se
   barrier_ = std::make_unique<NodeBarrier>(words, node_size_, timeout_seconds);
 }
 
-void ShmAllReduce::shut_down() {
+void ShmCollectives::shut_down() {
   if (window_ != MPI_WIN_NULL) {
     TORUS_MPI(MPI_Win_unlock_all(window_));
     TORUS_MPI(MPI_Win_free(&window_));
@@ -88,11 +88,11 @@ void ShmAllReduce::shut_down() {
   if (node_ != MPI_COMM_NULL) TORUS_MPI(MPI_Comm_free(&node_));
 }
 
-char* ShmAllReduce::slot(int local_rank) const {
+char* ShmCollectives::slot(int local_rank) const {
   return base_ + kLine + static_cast<size_t>(local_rank) * chunk_bytes_;
 }
 
-void ShmAllReduce::all_reduce(void* data, int64_t count, DType dtype, ReduceOp op) {
+void ShmCollectives::all_reduce(void* data, int64_t count, DType dtype, ReduceOp op) {
   ++calls_;
   switch (dtype) {
     case DType::f32: return reduce<float, float>(static_cast<float*>(data), count, op, MPI_FLOAT);
@@ -105,8 +105,66 @@ void ShmAllReduce::all_reduce(void* data, int64_t count, DType dtype, ReduceOp o
   throw Error(fmt::format("shared-memory all-reduce: {} is not reducible", dtype_name(dtype)));
 }
 
+void ShmCollectives::reduce_scatter(const void* input, void* output, int64_t count, DType dtype, ReduceOp op) {
+  TORUS_CHECK(nodes_ == 1, "shared-memory reduce-scatter: the ranks span {} nodes", nodes_);
+  ++calls_;
+  switch (dtype) {
+    case DType::f32:
+      return scatter_reduce<float, float>(static_cast<const float*>(input), static_cast<float*>(output), count, op);
+    case DType::f64:
+      return scatter_reduce<double, double>(static_cast<const double*>(input), static_cast<double*>(output), count,
+                                            op);
+    case DType::bf16:
+      return scatter_reduce<BFloat16, float>(static_cast<const BFloat16*>(input), static_cast<BFloat16*>(output),
+                                             count, op);
+    case DType::i32:
+      return scatter_reduce<int32_t, int32_t>(static_cast<const int32_t*>(input), static_cast<int32_t*>(output),
+                                              count, op);
+    case DType::i64:
+      return scatter_reduce<int64_t, int64_t>(static_cast<const int64_t*>(input), static_cast<int64_t*>(output),
+                                              count, op);
+    default: break;
+  }
+  throw Error(fmt::format("shared-memory reduce-scatter: {} is not reducible", dtype_name(dtype)));
+}
+
 template <class T, class Acc>
-void ShmAllReduce::reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype acc_type) {
+void ShmCollectives::scatter_reduce(const T* input, T* output, int64_t count, ReduceOp op) {
+  // A slot holds, per round, `round` elements for each destination rank.
+  const int64_t round = static_cast<int64_t>(chunk_bytes_ / sizeof(T)) / node_size_ / kAlignElements * kAlignElements;
+  TORUS_CHECK(round > 0, "shared-memory reduce-scatter: {} bytes per slot are too few for {} ranks", chunk_bytes_,
+              node_size_);
+  const bool average = op == ReduceOp::average;
+  const Acc divisor = static_cast<Acc>(world_size_);
+  std::vector<const T*> sources(static_cast<size_t>(node_size_));
+  Acc sum[kBlock];
+  for (int64_t offset = 0; offset < count; offset += round) {
+    const int64_t n = std::min(round, count - offset);
+    for (int q = 0; q < node_size_; ++q) {
+      if (q == node_rank_) continue;
+      std::memcpy(reinterpret_cast<T*>(slot(node_rank_)) + q * round, input + q * count + offset,
+                  static_cast<size_t>(n) * sizeof(T));
+    }
+    barrier_->arrive_and_wait();
+    for (int q = 0; q < node_size_; ++q)
+      sources[static_cast<size_t>(q)] = q == node_rank_ ? input + q * count + offset
+                                                         : reinterpret_cast<const T*>(slot(q)) + node_rank_ * round;
+    for (int64_t b = 0; b < n; b += kBlock) {
+      const int64_t m = std::min(kBlock, n - b);
+      const T* first = sources[0] + b;
+      for (int64_t i = 0; i < m; ++i) sum[i] = static_cast<Acc>(first[i]);
+      for (int q = 1; q < node_size_; ++q) {
+        const T* src = sources[static_cast<size_t>(q)] + b;
+        for (int64_t i = 0; i < m; ++i) sum[i] += static_cast<Acc>(src[i]);
+      }
+      for (int64_t i = 0; i < m; ++i) output[offset + b + i] = static_cast<T>(average ? sum[i] / divisor : sum[i]);
+    }
+    barrier_->arrive_and_wait();  // the slots are read: the next round may write them
+  }
+}
+
+template <class T, class Acc>
+void ShmCollectives::reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype acc_type) {
   const int64_t round = static_cast<int64_t>(chunk_bytes_ / sizeof(T));
   const bool across_nodes = nodes_ > 1;
   const bool average = op == ReduceOp::average;

@@ -1,4 +1,4 @@
-// ShmAllReduce: all-reduce through memory the ranks of a node share (an MPI-3 window from
+// ShmCollectives: all-reduce (and, on one node, reduce-scatter) through memory the ranks of a node share (an MPI-3 window from
 // MPI_Win_allocate_shared), then MPI among one leader per node, as NCCL, oneCCL and
 // DeepSpeed's CPU all-reduce do. Open MPI's own all-reduce moves large messages at a
 // tenth of memcpy bandwidth on one node; this moves each byte a few times through cache.
@@ -16,6 +16,10 @@
 // Sums run in local-rank order, so every rank of the node gets the same bits; bf16 sums in
 // f32 and rounds once, as the MPI path does.
 //
+// Reduce-scatter (one node only) runs the same rounds with each rank's chunk as its
+// portion and no copy-out: rank q sums chunk q over the ranks in rank order, with the same
+// arithmetic as the all-reduce, so a sharded gradient has the bits of the all-reduced one.
+//
 // Every call must be made by every rank of the world, in the same order (the collective
 // rule); the object belongs to the communication thread.
 #pragma once
@@ -30,19 +34,22 @@
 
 namespace torus::comm {
 
-class ShmAllReduce {
+class ShmCollectives {
  public:
   // Collective over `world`. `ranks_per_node` > 0 pretends the node holds only that many
   // consecutive ranks (tests of the between-node path on one machine); 0 is the real node.
-  ShmAllReduce(MPI_Comm world, size_t chunk_bytes, double timeout_seconds, int ranks_per_node = 0);
+  ShmCollectives(MPI_Comm world, size_t chunk_bytes, double timeout_seconds, int ranks_per_node = 0);
   // Collective: frees the window and communicators. Not called after a failed op (the
   // ranks are out of step); the process ends then and takes the memory with it.
   void shut_down();
-  ShmAllReduce(const ShmAllReduce&) = delete;
-  ShmAllReduce& operator=(const ShmAllReduce&) = delete;
+  ShmCollectives(const ShmCollectives&) = delete;
+  ShmCollectives& operator=(const ShmCollectives&) = delete;
 
   // In place over the world; dtypes and ops as ProcessGroup::all_reduce.
   void all_reduce(void* data, int64_t count, DType dtype, ReduceOp op);
+  // As ProcessGroup::reduce_scatter: `input` holds world x `count` elements, `output`
+  // receives this rank's `count`. Only where nodes() == 1.
+  void reduce_scatter(const void* input, void* output, int64_t count, DType dtype, ReduceOp op);
 
   // False when no node holds two ranks: nothing to share, MPI alone is better.
   bool worthwhile() const { return largest_node_ > 1; }
@@ -53,6 +60,8 @@ class ShmAllReduce {
  private:
   template <class T, class Acc>
   void reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype acc_type);
+  template <class T, class Acc>
+  void scatter_reduce(const T* input, T* output, int64_t count, ReduceOp op);
   char* slot(int local_rank) const;
 
   MPI_Comm node_ = MPI_COMM_NULL;

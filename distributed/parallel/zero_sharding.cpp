@@ -1,0 +1,183 @@
+// ZeRO stages 1 and 2 (see zero_sharding.h).
+#include "distributed/parallel/zero_sharding.h"
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "framework/autograd/grad_mode.h"
+
+namespace torus::parallel {
+
+namespace {
+
+constexpr int64_t kChunkAlignment = 16;  // elements: chunks start on cache lines
+
+int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+
+}  // namespace
+
+ZeroSharding::ZeroSharding(Module& model, comm::ProcessGroup& group, const ZeroOptions& options)
+    : group_(group), stage_(options.stage) {
+  TORUS_CHECK(options.stage == 1 || options.stage == 2,
+              "ZeRO: stage {} is not built (1: optimizer state, 2: also gradients)", options.stage);
+  TORUS_CHECK(options.bucket_mb > 0, "ZeRO: bucket_mb must be positive, got {}", options.bucket_mb);
+  const auto bucket_elements = static_cast<int64_t>(options.bucket_mb * (1 << 20)) / 4;
+  std::vector<Tensor> parameters = model.parameters();
+  // Reverse registration order: the last layers' gradients are final first.
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    const Tensor& p = *it;
+    TORUS_CHECK(p.is_contiguous() && p.device().is_cpu() && p.dtype() == DType::f32,
+                "ZeRO: parameters must be contiguous f32 host tensors, got {} {}", dtype_name(p.dtype()),
+                p.shape_str());
+    const int64_t used = buckets_.empty() ? 0 : buckets_.back().offsets.back() + buckets_.back().parameters.back().numel();
+    if (buckets_.empty() || used + p.numel() > bucket_elements) buckets_.emplace_back();
+    Bucket& b = buckets_.back();
+    b.offsets.push_back(b.parameters.empty() ? 0 : b.offsets.back() + b.parameters.back().numel());
+    b.parameters.push_back(p);
+  }
+  int64_t shard_elements = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    b.padded = round_up(b.offsets.back() + b.parameters.back().numel(), kChunkAlignment * group.size());
+    b.shard_offset = shard_elements;
+    shard_elements += chunk(b);
+    if (stage_ == 1) b.flat = Tensor::zeros({b.padded});
+    for (const Tensor& p : b.parameters) {
+      std::weak_ptr<bool> alive = alive_;
+      p.register_grad_ready_hook([this, alive, i](Tensor&) {
+        if (alive.lock()) on_gradient_ready(i);
+      });
+    }
+  }
+  shard_ = Tensor::zeros({shard_elements});
+  shard_.set_requires_grad();  // a leaf the optimizer updates (only ever through its .grad)
+  shard_grad_ = Tensor::zeros({shard_elements});
+}
+
+// As DataParallel: queued ops hold their own references to the buffers they use.
+ZeroSharding::~ZeroSharding() { *alive_ = false; }
+
+Tensor& ZeroSharding::flat(Bucket& b) {
+  if (!b.flat.defined()) b.flat = Tensor::empty({b.padded});
+  return b.flat;
+}
+
+void ZeroSharding::pack_parameters(Bucket& b) {
+  float* out = flat(b).data<float>();
+  std::memset(out, 0, static_cast<size_t>(b.padded) * sizeof(float));
+  for (size_t j = 0; j < b.parameters.size(); ++j)
+    std::memcpy(out + b.offsets[j], b.parameters[j].raw_data(), b.parameters[j].nbytes());
+}
+
+void ZeroSharding::broadcast_state() {
+  {
+    NoGradGuard no_grad;
+    std::vector<comm::WorkPtr> pending;
+    for (Bucket& b : buckets_)
+      for (const Tensor& p : b.parameters) pending.push_back(group_.broadcast(p, 0));
+    for (auto& w : pending) w->wait();
+  }
+  const int rank = group_.rank();
+  for (Bucket& b : buckets_) {
+    pack_parameters(b);
+    std::memcpy(shard_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
+                static_cast<size_t>(chunk(b)) * sizeof(float));
+    if (stage_ == 2) b.flat = Tensor();
+  }
+}
+
+void ZeroSharding::prepare_backward(bool final) {
+  final_pass_ = final;
+  for (Bucket& b : buckets_) b.ready = 0;
+}
+
+void ZeroSharding::on_gradient_ready(size_t bucket) {
+  if (!final_pass_) return;
+  Bucket& b = buckets_[bucket];
+  if (++b.ready == static_cast<int64_t>(b.parameters.size())) launch(b);
+}
+
+void ZeroSharding::launch(Bucket& b) {
+  float* out = flat(b).data<float>();
+  const int64_t used = b.offsets.back() + b.parameters.back().numel();
+  std::memset(out + used, 0, static_cast<size_t>(b.padded - used) * sizeof(float));
+  for (size_t j = 0; j < b.parameters.size(); ++j) {
+    const Tensor grad = b.parameters[j].grad();
+    const size_t bytes = b.parameters[j].nbytes();
+    if (grad.defined()) {
+      std::memcpy(out + b.offsets[j], grad.contiguous().raw_data(), bytes);
+    } else {
+      std::memset(out + b.offsets[j], 0, bytes);  // a parameter this pass did not reach
+    }
+  }
+  if (stage_ == 1) {
+    b.work = group_.all_reduce(b.flat, comm::ReduceOp::average);
+  } else {
+    b.work = group_.reduce_scatter(b.flat, shard_grad_.narrow(0, b.shard_offset, chunk(b)),
+                                   comm::ReduceOp::average);
+  }
+}
+
+void ZeroSharding::finish_gradients() {
+  // Buckets whose hooks did not all fire (unused parameters) start here, in bucket order.
+  for (Bucket& b : buckets_)
+    if (!b.work) launch(b);
+  const int rank = group_.rank();
+  for (Bucket& b : buckets_) {
+    b.work->wait();
+    b.work.reset();
+    if (stage_ == 1) {
+      std::memcpy(shard_grad_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
+                  static_cast<size_t>(chunk(b)) * sizeof(float));
+    } else {
+      b.flat = Tensor();
+    }
+    for (const Tensor& p : b.parameters) p.set_grad(Tensor());  // the shard holds what is needed
+  }
+  shard_.set_grad(shard_grad_);
+}
+
+double ZeroSharding::clip_grad_norm(double max_norm) {
+  const float* g = shard_grad_.data<float>();
+  double squares = 0;
+  for (int64_t i = 0; i < shard_grad_.numel(); ++i) squares += static_cast<double>(g[i]) * g[i];
+  Tensor total = Tensor::scalar(squares, DType::f64);
+  group_.all_reduce(total, comm::ReduceOp::sum)->wait();
+  const double norm = std::sqrt(total.item());
+  const double scale = max_norm / (norm + 1e-6);
+  if (!(scale >= 1)) {  // also scales when the norm is not finite, as PyTorch does by default
+    const auto factor = static_cast<float>(scale);
+    float* w = shard_grad_.data<float>();
+    for (int64_t i = 0; i < shard_grad_.numel(); ++i) w[i] *= factor;
+  }
+  return norm;
+}
+
+void ZeroSharding::gather_parameters() {
+  std::vector<comm::WorkPtr> pending;
+  for (Bucket& b : buckets_)
+    pending.push_back(group_.all_gather(shard_.narrow(0, b.shard_offset, chunk(b)), flat(b)));
+  NoGradGuard no_grad;
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    Bucket& b = buckets_[k];
+    pending[k]->wait();
+    const float* in = b.flat.data<float>();
+    for (size_t j = 0; j < b.parameters.size(); ++j)
+      std::memcpy(b.parameters[j].raw_data(), in + b.offsets[j], b.parameters[j].nbytes());
+    if (stage_ == 2) b.flat = Tensor();
+  }
+}
+
+ZeroMemory ZeroSharding::memory() const {
+  ZeroMemory m;
+  for (const Bucket& b : buckets_) {
+    for (const Tensor& p : b.parameters) m.parameters += static_cast<int64_t>(p.nbytes());
+    if (b.flat.defined()) m.gradients += static_cast<int64_t>(b.flat.nbytes());
+  }
+  m.gradients += static_cast<int64_t>(shard_grad_.nbytes());
+  return m;
+}
+
+}  // namespace torus::parallel
