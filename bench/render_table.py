@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Renders the benchmarks' JSON lines (gemm_bench, elementwise_bench, io_bench, train_bench.py) as Markdown.
+"""Renders the benchmarks' JSON lines (gemm_bench, elementwise_bench, io_bench, train_bench.py,
+summarize_comm.py, ddp_bench.py) as Markdown.
 
 usage: render_table.py RESULTS.jsonl > TABLE.md      (standard library only)
 """
@@ -192,6 +193,94 @@ def train_tables(records):
     return out
 
 
+def size_label(size):
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} B"
+
+
+def comm_tables(records):
+    comm = [r for r in records if r.get("suite") == "comm" and "rounds" in r]
+    if not comm:
+        return []
+    by = {(r["bytes"], r["impl"]): r for r in comm}
+    first = comm[0]
+    out = [f"\n### All-reduce, f32 sum in place, {first['ranks']} ranks (busbw GB/s)\n"]
+    out.append(f"{len(first['rounds'])} rounds, each one `--impl mpi` job then one `--impl torus` job; a round's "
+               f"figure is the median of its {first['runs_per_round']} runs; busbw = bytes / time × 2(n−1)/n, "
+               "time = the slowest rank's, 1 GB = 10⁹ B.\n")
+    out.append("| size per rank | MPI_Allreduce | Torus all_reduce | Torus / MPI | target | MPI µs | Torus µs |")
+    out.append("|---|---|---|---|---|---|---|")
+    for size in sorted({r["bytes"] for r in comm}):
+        mpi, torus = by.get((size, "mpi")), by.get((size, "torus"))
+        if not mpi or not torus:
+            continue
+        out.append(f"| {size_label(size)} | {io_figure(mpi)} | {io_figure(torus)} | "
+                   f"{ratio(torus['ratio'], torus['target'])} | ≥ {torus['target']:g} | "
+                   f"{mpi['us_median']:.1f} | {torus['us_median']:.1f} |")
+    return out
+
+
+DDP_NAMES = {"torus": "Torus", "pytorch_tuned_set": "PyTorch tuned, CORETYPE as set",
+             "pytorch_tuned_unset": "PyTorch tuned, CORETYPE unset"}
+
+
+def ddp_tables(records):
+    ddp = [r for r in records if r.get("suite") == "ddp"]
+    if not ddp:
+        return []
+    by = {(r["name"], r["ranks"]): r for r in ddp}
+    n = max(r["ranks"] for r in ddp)
+    torus = by.get(("torus", n))
+    if not torus:
+        return []
+    out = [f"\n### Data parallel, W2 GPT, 1 thread per rank, batch {torus['per_rank_batch']} per rank (tokens/s)\n"]
+    out.append(f"| candidate | 1 rank | {n} ranks | weak scaling {n} ranks / ({n} × 1 rank) |")
+    out.append("|---|---|---|---|")
+    scaling = {r.get("variant"): r for r in ddp if r["name"].endswith("_weak_scaling")}
+    for name in ("torus", "pytorch_tuned_set", "pytorch_tuned_unset"):
+        one, many = by.get((name, 1)), by.get((name, n))
+        if not one or not many:
+            continue
+        label = DDP_NAMES[name] + (" (best peer)" if many.get("best_peer") else "")
+        s = scaling.get(name)
+        cells = [label, figure(one), "**" + figure(many) + "**" if many.get("best_peer") else figure(many),
+                 f"{ratio(s['median'], s['target'])} ({s['min']:.2f}–{s['max']:.2f}); target ≥ {s['target']:g}"
+                 if s else "–"]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append(f"\nTorus / best peer on {n} ranks: {ratio(torus['ratio'], torus.get('target'))} "
+               f"(target ≥ {torus.get('target', 0):g}); on 1 rank: {by[('torus', 1)]['ratio']:.2f}. "
+               f"Medians over {len(torus['runs'])} rounds, ratios and efficiencies are medians of per-round values.")
+    if "mfu_median" in torus:
+        peer = by[(torus["peer"].rsplit("_", 1)[0], n)]
+        out.append(f"Model FLOPs (20.92 MFLOP/token) on {n} ranks: Torus {torus['gflops_median']:.0f} GFLOP/s, "
+                   f"{100 * torus['mfu_median']:.0f}% of {torus['peak_gflops']:.0f} GFLOP/s ({torus['peak_source']}, "
+                   f"which may come from another machine: check it); best peer {peer['gflops_median']:.0f} GFLOP/s, "
+                   f"{100 * peer['mfu_median']:.0f}%.")
+    hidden = by.get(("torus_hidden_fraction", n))
+    if hidden:
+        out.append(f"\n#### Torus: all-reduce hidden behind backward ({n} ranks)\n")
+        out.append(f"{hidden['buckets']} buckets of ≤ {hidden['bucket_mb']:g} MiB, "
+                   f"{hidden['bytes_per_step'] / 1e6:.1f} MB all-reduced per step; ms per step, mean over ranks, "
+                   "median over rounds.\n")
+        out.append("| hidden fraction 1 − exposed / all-reduce time | exposed wait in finish_gradients | "
+                   "all-reduce time on the comm thread | the same all-reduces alone | backward after the first "
+                   "launch | step |")
+        out.append("|---|---|---|---|---|---|")
+        out.append(f"| {hidden['median']:.2f} ({hidden['min']:.2f}–{hidden['max']:.2f}) | "
+                   f"{hidden['exposed_ms_per_step']:.1f} | {hidden['allreduce_busy_ms_per_step']:.1f} | "
+                   f"{hidden['standalone_allreduce_ms_per_step']:.1f} | "
+                   f"{hidden['backward_after_first_launch_ms_per_step']:.1f} | {hidden['step_ms']:.0f} |")
+    v = torus.get("validation")
+    if v:
+        out.append(f"\nValidated: {v['params']:,} parameters in both; Torus loss {v['torus_first_loss']:.3f} at step 1 "
+                   f"(PyTorch {v['peer_first_loss']:.3f}), mean {v['torus_loss_first_quarter']:.3f} over the first "
+                   f"quarter of the steps, {v['torus_loss_last_quarter']:.3f} over the last; the peer and "
+                   "ddp_overlap_bench found every rank's parameters equal at the end.")
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__.strip())
@@ -202,6 +291,8 @@ def main():
     lines += elementwise_tables(records)
     lines += io_tables(records)
     lines += train_tables(records)
+    lines += comm_tables(records)
+    lines += ddp_tables(records)
     print("\n".join(lines))
 
 

@@ -90,7 +90,13 @@ def run_torus(torus, config, args, run_root, warmup, steps, tag):
     p = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"train_bench.py: torus failed ({' '.join(cmd)}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
-    run_dir = os.path.join(run_root, name)
+    return read_torus_run(os.path.join(run_root, name), warmup, steps)
+
+
+def read_torus_run(run_dir, warmup, steps):
+    """Throughput over the steps after `warmup` from a run's metrics.jsonl (logged every step; on
+    several ranks rank 0's, over all ranks), the losses, and the parameter count from train.log.
+    Removes the run directory."""
     records = []
     with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
         for line in f:
@@ -137,6 +143,18 @@ def validate(wid, torus_run, peer_run):
             "peer_last_loss": peer_run["last_loss"]}
 
 
+def measured_peak(threads):
+    """The fp32 FMA peak (GFLOP/s) on `threads` threads from results/kernels.jsonl, and where it
+    came from; (None, None) without one."""
+    try:
+        with open(os.path.join(HERE, "results", "kernels.jsonl"), encoding="utf-8") as f:
+            peaks = [r["median"] for r in map(json.loads, f) if r.get("name") == "fma_peak"
+                     and r.get("threads") == threads]
+    except OSError:
+        return None, None
+    return (max(peaks), "fma_peak in results/kernels.jsonl") if peaks else (None, None)
+
+
 def summary(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -162,15 +180,7 @@ def main():
     coretype = os.environ.get("OPENBLAS_CORETYPE") or "Haswell"
     peak, peak_source = args.peak_gflops, "--peak-gflops"
     if peak is None:
-        kernels = os.path.join(HERE, "results", "kernels.jsonl")
-        try:
-            with open(kernels, encoding="utf-8") as f:
-                peaks = [r["median"] for r in map(json.loads, f) if r.get("name") == "fma_peak"
-                         and r.get("threads") == args.threads]
-            if peaks:
-                peak, peak_source = max(peaks), "fma_peak in results/kernels.jsonl"
-        except OSError:
-            pass
+        peak, peak_source = measured_peak(args.threads)
     variants = ["pytorch_default", "pytorch_tuned_set", "pytorch_tuned_unset"]
     wanted = set(args.workloads.split(","))
     run_root = tempfile.mkdtemp(prefix="torus_train_bench.")

@@ -9,6 +9,31 @@
 
 namespace torus::parallel {
 
+CommStats CommStats::operator-(const CommStats& e) const {
+  return {steps - e.steps,
+          buckets_launched - e.buckets_launched,
+          buckets_launched_late - e.buckets_launched_late,
+          bytes_reduced - e.bytes_reduced,
+          backward_after_launch_s - e.backward_after_launch_s,
+          exposed_wait_s - e.exposed_wait_s,
+          finish_s - e.finish_s};
+}
+
+double CommStats::hidden_fraction(double allreduce_busy_s) const {
+  return allreduce_busy_s > 0 ? 1 - exposed_wait_s / allreduce_busy_s : 0;
+}
+
+std::string CommStats::describe() const {
+  const double n = steps > 0 ? static_cast<double>(steps) : 1;
+  return fmt::format(
+      "data parallel: {} steps, {:.1f} buckets ({:.2f} MB) all-reduced per step{}; per step, finish_gradients "
+      "waited {:.2f} ms for them (exposed) and took {:.2f} ms in all, after {:.2f} ms of backward from the "
+      "first launch",
+      steps, buckets_launched / n, bytes_reduced / n * 1e-6,
+      buckets_launched_late > 0 ? fmt::format(" ({} started late, by finish_gradients)", buckets_launched_late) : "",
+      exposed_wait_s / n * 1e3, finish_s / n * 1e3, backward_after_launch_s / n * 1e3);
+}
+
 DataParallel::DataParallel(Module& model, comm::ProcessGroup& group, const DataParallelOptions& options)
     : group_(group) {
   TORUS_CHECK(options.bucket_mb > 0, "data parallel: bucket_mb must be positive, got {}", options.bucket_mb);
@@ -43,6 +68,12 @@ DataParallel::DataParallel(Module& model, comm::ProcessGroup& group, const DataP
 // buffer, and after a timeout a wait would only stall (or throw) on the way to abort_job.
 DataParallel::~DataParallel() { *alive_ = false; }
 
+std::vector<int64_t> DataParallel::bucket_bytes() const {
+  std::vector<int64_t> bytes;
+  for (const Bucket& b : buckets_) bytes.push_back(static_cast<int64_t>(b.flat.nbytes()));
+  return bytes;
+}
+
 void DataParallel::broadcast_state() {
   std::vector<comm::WorkPtr> pending;
   NoGradGuard no_grad;
@@ -75,16 +106,28 @@ void DataParallel::launch(Bucket& b) {
       std::memset(slot, 0, bytes);  // a parameter this pass did not reach
     }
   }
+  if (first_launch_ == Clock::time_point{}) first_launch_ = Clock::now();
   b.work = group_.all_reduce(b.flat, comm::ReduceOp::average);
+  ++stats_.buckets_launched;
+  stats_.bytes_reduced += static_cast<int64_t>(b.flat.nbytes());
 }
 
 void DataParallel::finish_gradients() {
+  const auto entry = Clock::now();
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  if (first_launch_ != Clock::time_point{})
+    stats_.backward_after_launch_s += std::chrono::duration<double>(entry - first_launch_).count();
   // Buckets whose hooks did not all fire (unused parameters) start here, in bucket
   // order, which is the same on every rank.
   for (Bucket& b : buckets_)
-    if (!b.work) launch(b);
+    if (!b.work) {
+      launch(b);
+      ++stats_.buckets_launched_late;
+    }
   for (Bucket& b : buckets_) {
+    const auto wait_start = Clock::now();
     b.work->wait();
+    stats_.exposed_wait_s += seconds_since(wait_start);
     b.work.reset();
     const size_t element = dtype_size(b.flat.dtype());
     const auto* flat = static_cast<const uint8_t*>(b.flat.raw_data());
@@ -94,6 +137,9 @@ void DataParallel::finish_gradients() {
       std::memcpy(p.grad().raw_data(), flat + b.offsets[j] * element, p.numel() * element);
     }
   }
+  first_launch_ = {};
+  ++stats_.steps;
+  stats_.finish_s += seconds_since(entry);
 }
 
 }  // namespace torus::parallel

@@ -5,8 +5,10 @@
 // its last parameter, while backward goes on with the layers before it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "distributed/comm/process_group.h"
@@ -19,6 +21,37 @@ struct DataParallelOptions {
   // are 13 MB) still gets several buckets to overlap with backward; PyTorch's 25 MiB
   // would hold all of them in one, sent only when backward is over.
   double bucket_mb = 4;
+};
+
+// What communication cost the steps, as the compute thread sees it; cumulative over the
+// steps (finish_gradients calls) since construction. Subtract two snapshots for a range.
+//
+// The all-reduces run on the process group's communication thread while backward goes on.
+// Of the time a bucket's all-reduce runs there, what the step pays is what finish_gradients
+// spends blocked in Work::wait(): `exposed_wait_s`. The rest ran under backward. So
+//   hidden fraction = 1 - exposed_wait_s / (time the all-reduces ran on the communication thread).
+// That denominator is measured on the communication thread (the group's op trace, which
+// stamps each op's start and end there: bench/ddp_overlap_bench.cpp reads it), not here: the
+// compute thread only learns that a bucket is done when it looks, which for the buckets
+// finished during backward is long after the fact. Note that on cores shared by compute and
+// communication, hidden communication still takes cycles from backward; the step time
+// against one rank (weak scaling) is the full cost.
+struct CommStats {
+  int64_t steps = 0;                  // finish_gradients calls
+  int64_t buckets_launched = 0;       // all-reduces started
+  int64_t buckets_launched_late = 0;  // of them, by finish_gradients (hooks that never fired)
+  int64_t bytes_reduced = 0;          // bucket bytes all-reduced
+  double backward_after_launch_s = 0;  // from a step's first launch to finish_gradients: the
+                                       // backward time its all-reduces can hide behind
+  double exposed_wait_s = 0;          // blocked in Work::wait() inside finish_gradients
+  double finish_s = 0;                // all of finish_gradients (the waits + copying gradients back)
+
+  CommStats operator-(const CommStats& earlier) const;
+  // 1 - exposed_wait_s / allreduce_busy_s, for the communication thread's busy time of the
+  // same steps; 0 when there was none.
+  double hidden_fraction(double allreduce_busy_s) const;
+  // One line for logs: per-step figures of the above.
+  std::string describe() const;
 };
 
 class DataParallel {
@@ -39,6 +72,8 @@ class DataParallel {
   void finish_gradients();
 
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
+  std::vector<int64_t> bucket_bytes() const;
+  CommStats communication_stats() const { return stats_; }
 
  private:
   struct Bucket {
@@ -50,10 +85,13 @@ class DataParallel {
   };
   void on_gradient_ready(size_t bucket, size_t index);
   void launch(Bucket& bucket);
+  using Clock = std::chrono::steady_clock;
 
   comm::ProcessGroup& group_;
   std::vector<Bucket> buckets_;
   bool final_pass_ = true;
+  CommStats stats_;
+  Clock::time_point first_launch_{};  // of the current step; {} before its first launch
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // hooks outlive this object
 };
 
