@@ -2,6 +2,7 @@
 #include "distributed/comm/node_barrier.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,7 +20,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kSpin = std::chrono::microseconds(20);
+// Spin, then spin yielding the core (ranks may outnumber cores), then sleep. A round of a
+// large all-reduce takes a fraction of a millisecond; a futex wake-up costs about as much,
+// so only a peer that is far behind (still computing) is waited for asleep.
+constexpr auto kSpin = std::chrono::microseconds(50);
+constexpr auto kYieldingSpin = std::chrono::milliseconds(2);
 constexpr long kSleepSliceNs = 20'000'000;  // re-check the deadline this often
 
 uint32_t* futex_word(std::atomic<uint32_t>& word) { return reinterpret_cast<uint32_t*>(&word); }
@@ -55,7 +60,11 @@ void NodeBarrier::arrive_and_wait() {
   const auto start = Clock::now();
   for (int i = 0;; ++i) {
     if (w.generation.load(std::memory_order_acquire) != generation) return;
-    if ((i & 63) == 0 && Clock::now() - start > kSpin) break;
+    if ((i & 63) == 0) {
+      const auto spent = Clock::now() - start;
+      if (spent > kYieldingSpin) break;
+      if (spent > kSpin) sched_yield();
+    }
     cpu_relax();
   }
   // seq_cst on both sides: either the last arrival sees this sleeper, or this sees its

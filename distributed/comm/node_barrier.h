@@ -1,8 +1,9 @@
 // NodeBarrier: a barrier among the processes of one node, living in memory they share.
-// Arrivals count up one word; the last one advances a generation word. Waiters spin for a
-// few microseconds (back-to-back collectives meet at once) and then sleep on the
-// generation word with a futex, so a rank that arrives early does not take a core from
-// the compute of the ranks still on their way (2 ranks on 2 cores is the common case).
+// Arrivals count up one word; the last one advances a generation word. Waiters spin
+// (yielding the core after 50 us: ranks may outnumber cores) for up to 2 ms, about what a
+// round of a large collective takes, then sleep on the generation word with a futex, so a
+// rank that arrives early does not take a core from the compute of the ranks still on
+// their way (2 ranks on 2 cores is the common case).
 #pragma once
 
 #include <atomic>

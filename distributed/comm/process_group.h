@@ -28,7 +28,8 @@ struct ProcessGroupOptions {
   // MPI backend: all-reduces (and, on one node, reduce-scatters) of at least shm_min_bytes
   // go through memory shared by the ranks of a node (shm_collectives.h), in rounds of
   // shm_chunk_bytes per rank; smaller ones, where MPI's latency is already low, go to MPI.
-  // The environment overrides both: TORUS_SHM=0 turns it off, TORUS_SHM_MIN_BYTES=N.
+  // The environment overrides them: TORUS_SHM=0 turns it off, TORUS_SHM_MIN_BYTES=N,
+  // TORUS_SHM_CHUNK_BYTES=N.
   bool shared_memory = true;
   size_t shm_min_bytes = size_t{64} << 10;
   size_t shm_chunk_bytes = size_t{1} << 20;

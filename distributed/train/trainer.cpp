@@ -276,6 +276,7 @@ TrainSummary Trainer::run() {
   save_weights("final.safetensors", options_.steps);
   log(fmt::format("done: {} steps in {}; final weights in {}", options_.steps,
                   Progress::format_duration(summary.seconds), (run_.path() / "final.safetensors").string()));
+  if (distributed_.data_parallel != nullptr) log(distributed_.data_parallel->communication_stats().describe());
   return summary;
 }
 
