@@ -1,10 +1,17 @@
 // The task loop of the communication thread.
 #include "distributed/comm/comm_thread.h"
 
+#include <sched.h>
+
+#include <chrono>
 #include <cstdio>
 #include <exception>
 
 namespace torus::comm {
+
+namespace {
+constexpr auto kSpin = std::chrono::microseconds(30);
+}  // namespace
 
 CommThread::CommThread() : thread_([queue = queue_] { run(queue); }) {}
 
@@ -15,6 +22,7 @@ void CommThread::post(Task task) {
     std::lock_guard lock(queue_->mutex);
     if (queue_->stopping) return;
     queue_->tasks.push_back(std::move(task));
+    queue_->posted.fetch_add(1, std::memory_order_release);
   }
   queue_->wake.notify_one();
 }
@@ -39,7 +47,14 @@ void CommThread::abandon() {
 }
 
 void CommThread::run(const std::shared_ptr<Queue>& queue) {
+  uint64_t seen = 0;
   for (;;) {
+    // The next op of a burst usually comes within microseconds: look before sleeping.
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; queue->posted.load(std::memory_order_acquire) == seen; ++i) {
+      if ((i & 63) == 0 && std::chrono::steady_clock::now() - start > kSpin) break;
+      sched_yield();  // not a pause: the other thread may share this core (mpirun binds ranks to cores)
+    }
     Task task;
     {
       std::unique_lock lock(queue->mutex);
@@ -47,6 +62,7 @@ void CommThread::run(const std::shared_ptr<Queue>& queue) {
       if (queue->tasks.empty()) return;  // stopping, and nothing left to run
       task = std::move(queue->tasks.front());
       queue->tasks.pop_front();
+      seen = queue->posted.load(std::memory_order_relaxed) - queue->tasks.size();
     }
     try {
       task();

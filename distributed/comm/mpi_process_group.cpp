@@ -136,7 +136,11 @@ void MpiProcessGroup::initialize() {
   TORUS_MPI(MPI_Comm_size(local, &world.local_size));
   TORUS_MPI(MPI_Comm_free(&local));
   if (options_.shared_memory && world.size > 1) {
-    shm_ = std::make_unique<ShmCollectives>(comm_, options_.shm_chunk_bytes, options_.timeout_seconds,
+    // The waiter's timeout reports a stall (and asks the other ranks where they are); the
+    // barrier's own limit, well past it, only keeps the communication thread from
+    // waiting forever.
+    const double barrier_seconds = 2 * options_.timeout_seconds + 10;
+    shm_ = std::make_unique<ShmCollectives>(comm_, options_.shm_chunk_bytes, barrier_seconds,
                                           options_.shm_ranks_per_node);
     if (!shm_->worthwhile()) {
       shm_->shut_down();

@@ -1,9 +1,15 @@
 // The queued op's handshake between the communication thread and its waiters.
 #include "distributed/comm/work.h"
 
+#include <sched.h>
+
 #include <chrono>
 
 namespace torus::comm {
+
+namespace {
+constexpr auto kSpin = std::chrono::microseconds(30);
+}  // namespace
 
 QueuedWork::QueuedWork(std::string op, uint64_t sequence, double timeout_seconds,
                        TimeoutReporter on_timeout)
@@ -21,12 +27,17 @@ void QueuedWork::finish(std::exception_ptr error) {
     std::lock_guard lock(mutex_);
     state_ = State::finished;
     error_ = std::move(error);
+    finished_flag_.store(true, std::memory_order_release);
   }
   finished_.notify_all();
 }
 
 void QueuedWork::wait() {
   const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; !finished_flag_.load(std::memory_order_acquire); ++i) {
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() - start > kSpin) break;
+    sched_yield();  // not a pause: the other thread may share this core (mpirun binds ranks to cores)
+  }
   std::unique_lock lock(mutex_);
   const bool in_time = finished_.wait_for(lock, std::chrono::duration<double>(timeout_seconds_),
                                           [this] { return state_ == State::finished; });

@@ -3,6 +3,7 @@
 // Backends subclass it (a queued MPI op here; a CUDA event for NCCL later).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -57,6 +58,8 @@ class CompletedWork final : public Work {
 // An op waiting in, or running on, a communication thread's queue. The thread calls
 // mark_running() and then finish(); a waiter that runs out of time calls on_timeout,
 // which builds the error message (and lets the group note that it is now unusable).
+// wait() spins for a few microseconds before it sleeps: a small op is over sooner than a
+// sleeping thread wakes up.
 class QueuedWork final : public Work {
  public:
   // (work, seconds waited, whether the op had started) -> the message of the timeout error.
@@ -77,6 +80,7 @@ class QueuedWork final : public Work {
 
   const double timeout_seconds_;
   TimeoutReporter on_timeout_;
+  std::atomic<bool> finished_flag_{false};  // set with state_: lets wait() spin without the mutex
   mutable std::mutex mutex_;
   std::condition_variable finished_;
   State state_ = State::queued;
