@@ -90,6 +90,8 @@ std::string memory_report(const Layer& model, const optim::Optimizer& optimizer,
   int64_t gradients = 0;
   if (p.zero) {
     gradients = p.zero->memory().gradients;
+  } else if (p.exact_sum) {
+    gradients = p.exact_sum->buffer_bytes();
   } else {
     std::vector<Tensor> grads;
     for (const Tensor& t : parameters) grads.push_back(t.grad());

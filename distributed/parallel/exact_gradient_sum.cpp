@@ -147,4 +147,11 @@ void ExactGradientSum::finish() {
   }
 }
 
+int64_t ExactGradientSum::buffer_bytes() const {
+  auto bytes = static_cast<int64_t>(sums_.nbytes() + local_max_.nbytes() + max_abs_.nbytes());
+  for (const auto& shard : kept_)
+    for (const Tensor& g : shard) bytes += static_cast<int64_t>(g.nbytes());
+  return bytes;
+}
+
 }  // namespace torus::parallel

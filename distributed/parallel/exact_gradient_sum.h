@@ -39,6 +39,8 @@ class ExactGradientSum {
   void keep_shard(int64_t shard);
   // Sums every rank's shards exactly and writes the result into .grad.
   void finish();
+  // Bytes of the buffers kept across steps: the shards' gradients and the fixed-point sums.
+  int64_t buffer_bytes() const;
 
  private:
   std::vector<Tensor> parameters_;
