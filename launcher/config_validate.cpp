@@ -207,9 +207,6 @@ void check_reproducible(const ExperimentConfig& c, const SourceMap& locations) {
          fmt::format("{}: dropout draws from each rank's own generator, which reproducible mode cannot "
                      "make independent of the rank count; use 0",
                      number_text(c.model().gpt().dropout())));
-  if (d.zero_stage() != 0)
-    fail(locations, "distributed.zero_stage",
-         fmt::format("{}: reproducible mode does not combine with ZeRO sharding yet", d.zero_stage()));
 }
 
 }  // namespace

@@ -39,8 +39,8 @@ std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& 
   return warnings;
 }
 
-// How gradients meet across ranks: data parallelism, reproducible mode or ZeRO (none for
-// a world of one in the standard mode).
+// How gradients meet across ranks: data parallelism, or reproducible mode and/or ZeRO
+// (none for a world of one in the standard mode).
 struct Parallelism {
   std::unique_ptr<parallel::DataParallel> data_parallel;
   std::unique_ptr<parallel::ExactGradientSum> exact_sum;
@@ -59,16 +59,17 @@ Parallelism make_parallelism(const config::ExperimentConfig& config, RunSetup& s
     p.exact_sum->broadcast_parameters();
     p.description = fmt::format(", reproducible: {} shards of {} samples per rank, summed exactly",
                                 p.exact_sum->shards_per_rank(), config.data().batch_size() / d.reproducible_shards());
-  } else if (d.zero_stage() > 0) {
-    p.zero = std::make_unique<parallel::ZeroSharding>(*setup.model, group,
-                                                      parallel::ZeroOptions{d.zero_stage(), d.bucket_mb()});
+  }
+  if (d.zero_stage() > 0) {
+    p.zero = std::make_unique<parallel::ZeroSharding>(
+        *setup.model, group, parallel::ZeroOptions{d.zero_stage(), d.bucket_mb(), /*reduce_gradients=*/!p.exact_sum});
     p.zero->broadcast_state();
     setup.optimizer = optim::make_optimizer({{"shard", p.zero->shard()}}, optimizer_options(config));
-    p.description = fmt::format(", ZeRO stage {}: {} bucket{}, this rank's shard {} elements of {} parameters (with "
-                                "padding)",
-                                d.zero_stage(), p.zero->bucket_count(), p.zero->bucket_count() > 1 ? "s" : "",
-                                p.zero->shard().numel(), setup.model->parameter_count());
-  } else if (group.size() > 1) {
+    p.description += fmt::format(", ZeRO stage {}: {} bucket{}, this rank's shard {} elements of {} parameters (with "
+                                 "padding)",
+                                 d.zero_stage(), p.zero->bucket_count(), p.zero->bucket_count() > 1 ? "s" : "",
+                                 p.zero->shard().numel(), setup.model->parameter_count());
+  } else if (!p.exact_sum && group.size() > 1) {
     p.data_parallel = std::make_unique<parallel::DataParallel>(*setup.model, group,
                                                                parallel::DataParallelOptions{d.bucket_mb()});
     p.data_parallel->broadcast_state();
@@ -88,10 +89,8 @@ int64_t bytes_of(const std::vector<Tensor>& tensors) {
 std::string memory_report(const Layer& model, const optim::Optimizer& optimizer, const Parallelism& p) {
   const std::vector<Tensor> parameters = model.parameters();
   int64_t gradients = 0;
-  if (p.zero) {
-    gradients = p.zero->memory().gradients;
-  } else if (p.exact_sum) {
-    gradients = p.exact_sum->buffer_bytes();
+  if (p.zero || p.exact_sum) {
+    gradients = (p.zero ? p.zero->memory().gradients : 0) + (p.exact_sum ? p.exact_sum->buffer_bytes() : 0);
   } else {
     std::vector<Tensor> grads;
     for (const Tensor& t : parameters) grads.push_back(t.grad());

@@ -19,7 +19,7 @@ int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 }  // namespace
 
 ZeroSharding::ZeroSharding(Module& model, comm::ProcessGroup& group, const ZeroOptions& options)
-    : group_(group), stage_(options.stage) {
+    : group_(group), stage_(options.stage), reduce_gradients_(options.reduce_gradients) {
   TORUS_CHECK(options.stage == 1 || options.stage == 2,
               "ZeRO: stage {} is not built (1: optimizer state, 2: also gradients)", options.stage);
   TORUS_CHECK(options.bucket_mb > 0, "ZeRO: bucket_mb must be positive, got {}", options.bucket_mb);
@@ -45,6 +45,7 @@ ZeroSharding::ZeroSharding(Module& model, comm::ProcessGroup& group, const ZeroO
     shard_elements += chunk(b);
     if (stage_ == 1) b.flat = Tensor::zeros({b.padded});
     for (const Tensor& p : b.parameters) {
+      if (!reduce_gradients_) break;
       std::weak_ptr<bool> alive = alive_;
       p.register_grad_ready_hook([this, alive, i](Tensor&) {
         if (alive.lock()) on_gradient_ready(i);
@@ -99,7 +100,20 @@ void ZeroSharding::on_gradient_ready(size_t bucket) {
   if (++b.ready == static_cast<int64_t>(b.parameters.size())) launch(b);
 }
 
-void ZeroSharding::launch(Bucket& b) {
+void ZeroSharding::take_reduced_gradients() {
+  TORUS_CHECK(!reduce_gradients_, "ZeRO: take_reduced_gradients is for gradients summed elsewhere");
+  const int rank = group_.rank();
+  for (Bucket& b : buckets_) {
+    pack_gradients(b);
+    std::memcpy(shard_grad_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
+                static_cast<size_t>(chunk(b)) * sizeof(float));
+    if (stage_ == 2) b.flat = Tensor();
+    for (const Tensor& p : b.parameters) p.set_grad(Tensor());
+  }
+  shard_.set_grad(shard_grad_);
+}
+
+void ZeroSharding::pack_gradients(Bucket& b) {
   float* out = flat(b).data<float>();
   const int64_t used = b.offsets.back() + b.parameters.back().numel();
   std::memset(out + used, 0, static_cast<size_t>(b.padded - used) * sizeof(float));
@@ -112,6 +126,10 @@ void ZeroSharding::launch(Bucket& b) {
       std::memset(out + b.offsets[j], 0, bytes);  // a parameter this pass did not reach
     }
   }
+}
+
+void ZeroSharding::launch(Bucket& b) {
+  pack_gradients(b);
   if (stage_ == 1) {
     b.work = group_.all_reduce(b.flat, comm::ReduceOp::average);
   } else {

@@ -30,6 +30,9 @@ namespace torus::parallel {
 struct ZeroOptions {
   int stage = 1;         // 1 or 2
   double bucket_mb = 4;  // as DataParallelOptions
+  // False: gradients arrive already summed over the ranks (reproducible mode's exact sum)
+  // and take_reduced_gradients() shards them; no hooks, no gradient communication.
+  bool reduce_gradients = true;
 };
 
 // Bytes one rank holds for the model between steps.
@@ -60,6 +63,9 @@ class ZeroSharding {
   // Waits for every bucket and leaves this rank's shard of the averaged gradients in
   // shard().grad(); the parameters' own .grad are released.
   void finish_gradients();
+  // Without reduce_gradients: takes this rank's shard of the gradients now in .grad (the
+  // same on every rank) into shard().grad(), and releases .grad.
+  void take_reduced_gradients();
   // Clips by the global 2-norm over every rank's shard (as optim::clip_grad_norm over
   // the whole model); returns the norm before clipping.
   double clip_grad_norm(double max_norm);
@@ -81,11 +87,13 @@ class ZeroSharding {
   int64_t chunk(const Bucket& b) const { return b.padded / group_.size(); }
   Tensor& flat(Bucket& b);
   void pack_parameters(Bucket& b);
+  void pack_gradients(Bucket& b);  // .grad (zeros where none) and zero padding into flat(b)
   void on_gradient_ready(size_t bucket);
   void launch(Bucket& b);
 
   comm::ProcessGroup& group_;
   int stage_;
+  bool reduce_gradients_;
   std::vector<Bucket> buckets_;
   Tensor shard_;       // [sum of chunks]: this rank's parameters, what the optimizer updates
   Tensor shard_grad_;  // the same shape: this rank's averaged gradients

@@ -222,12 +222,17 @@ double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
     }
   }
   TORUS_PROFILE_SCOPE("optimizer step", "step");
+  // ZeRO shards reduced gradients; with reproducible mode's exact sum they are whole
+  // (and the same on every rank) until taken, so clipping sees all of them.
+  parallel::ZeroSharding* zero = distributed_.zero;
+  const bool sharded_reduction = zero != nullptr && distributed_.exact_sum == nullptr;
   if (distributed_.data_parallel != nullptr) distributed_.data_parallel->finish_gradients();
-  if (distributed_.zero != nullptr) distributed_.zero->finish_gradients();
+  if (sharded_reduction) zero->finish_gradients();
   if (options_.grad_clip_norm > 0) {
-    if (distributed_.zero != nullptr) distributed_.zero->clip_grad_norm(options_.grad_clip_norm);
+    if (sharded_reduction) zero->clip_grad_norm(options_.grad_clip_norm);
     else optim::clip_grad_norm(model_.parameters(), options_.grad_clip_norm);
   }
+  if (zero != nullptr && !sharded_reduction) zero->take_reduced_gradients();
   optimizer_.step();
   if (distributed_.zero != nullptr) distributed_.zero->gather_parameters();
   optimizer_.zero_grad();

@@ -65,9 +65,10 @@ BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bo
 EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t batches = 0,
                     comm::ProcessGroup* group = nullptr);
 
-// The ranks a trainer works with: null for a world of one. At most one of data_parallel
-// (bucketed averaging), exact_sum (reproducible mode: virtual shards, exact sums) and zero
-// (ZeRO: the optimizer updates zero->shard(), then the shards are gathered).
+// The ranks a trainer works with: null for a world of one. data_parallel (bucketed
+// averaging) alone, or exact_sum (reproducible mode: virtual shards, exact sums) and/or
+// zero (ZeRO: the optimizer updates zero->shard(), then the shards are gathered; with
+// exact_sum it shards the exact sums instead of reducing gradients itself).
 struct Distributed {
   comm::ProcessGroup* group = nullptr;
   parallel::DataParallel* data_parallel = nullptr;
