@@ -1,4 +1,5 @@
-// The vectorizable exp against libm over its whole float range, and its special values.
+// The vectorizable exp and erf against libm over their whole float ranges, and their
+// special values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -31,6 +32,37 @@ TEST(VectorExp, SpecialValues) {
   // Denormal results, as libm gives them.
   EXPECT_NEAR(fn::vexp(-100.0f), std::exp(-100.0), 1e-45);
   EXPECT_GT(fn::vexp(-100.0f), 0.0f);
+}
+
+// |got - want| in units of the float spacing at want.
+double ulps(float got, double want) {
+  const float rounded = static_cast<float>(want);
+  const double spacing = std::nextafter(std::abs(rounded), std::numeric_limits<float>::infinity()) - std::abs(rounded);
+  return std::abs(static_cast<double>(got) - want) / spacing;
+}
+
+TEST(VectorErf, WithinFourUlpOfLibm) {
+  double worst = 0, worst_at = 0;
+  auto check = [&](float x) {
+    const double err = ulps(fn::verf(x), std::erf(static_cast<double>(x)));
+    if (err > worst) worst = err, worst_at = x;
+  };
+  for (float x = -6.0f; x <= 6.0f; x += 0.0001373f) check(x);
+  for (float x = 1e-30f; x < 1.0f; x *= 1.01f) {  // tiny magnitudes, where erf(x) ~ 2x/sqrt(pi)
+    check(x);
+    check(-x);
+  }
+  EXPECT_LE(worst, 4.0) << "at x = " << worst_at;
+}
+
+TEST(VectorErf, SpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(fn::verf(0.0f), 0.0f);
+  EXPECT_EQ(fn::verf(inf), 1.0f);
+  EXPECT_EQ(fn::verf(-inf), -1.0f);
+  EXPECT_EQ(fn::verf(10.0f), 1.0f);
+  EXPECT_EQ(fn::verf(-10.0f), -1.0f);
+  EXPECT_TRUE(std::isnan(fn::verf(std::numeric_limits<float>::quiet_NaN())));
 }
 
 }  // namespace

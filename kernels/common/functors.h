@@ -37,7 +37,7 @@ struct Relu { template <class T> TORUS_HOST_DEVICE T operator()(T x) const { ret
 // gelu(x) = x * Phi(x), Phi the standard normal CDF.
 struct GeluErf {
   template <class T> TORUS_HOST_DEVICE T operator()(T x) const {
-    return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+    return T(0.5) * x * (T(1) + verf(x * T(0.70710678118654752440)));
   }
 };
 
@@ -57,8 +57,8 @@ struct ReluBackward {
 // d/dx [x Phi(x)] = Phi(x) + x phi(x).
 struct GeluErfBackward {
   template <class T> TORUS_HOST_DEVICE T operator()(T x, T g) const {
-    const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
-    const T pdf = T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+    const T cdf = T(0.5) * (T(1) + verf(x * T(0.70710678118654752440)));
+    const T pdf = T(0.39894228040143267794) * vexp(T(-0.5) * x * x);
     return g * (cdf + x * pdf);
   }
 };
