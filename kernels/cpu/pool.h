@@ -65,19 +65,33 @@ void max_pool2d_forward(const T* in, const PlaneStrides& s, const Pool2dGeometry
       T* dst = out + p * g.out_plane();
       int64_t* dst_index = argmax + p * g.out_plane();
       if (k2s2) {
-        for (int64_t oh = 0; oh < g.out_h; ++oh) {
-          const T* top = plane + 2 * oh * s.h;
-          const T* bottom = top + s.h;
-          const int64_t row = 2 * oh * g.width;
-          for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        // Locals, not g's fields: the int64_t argmax stores could alias them, which made
+        // the compiler reload them after every store and kept the loop scalar.
+        const int64_t width = g.width, out_h = g.out_h, out_w = g.out_w, row_stride = s.h;
+        for (int64_t oh = 0; oh < out_h; ++oh) {
+          const T* top = plane + 2 * oh * row_stride;
+          const T* bottom = top + row_stride;
+          const int64_t row = 2 * oh * width;
+          T* out_row = dst + oh * out_w;
+          int64_t* index_row = dst_index + oh * out_w;
+          // Selects, not branches: which of the four wins is a coin toss on real data.
+#pragma omp simd
+          for (int64_t ow = 0; ow < out_w; ++ow) {
             const int64_t iw = 2 * ow;
             T best = top[iw];
-            int64_t index = row + iw;
-            if (better(top[iw + 1], best)) best = top[iw + 1], index = row + iw + 1;
-            if (better(bottom[iw], best)) best = bottom[iw], index = row + g.width + iw;
-            if (better(bottom[iw + 1], best)) best = bottom[iw + 1], index = row + g.width + iw + 1;
-            dst[oh * g.out_w + ow] = best;
-            dst_index[oh * g.out_w + ow] = index;
+            int64_t offset = 0;  // of the winner: 0, 1, width, width + 1
+            const T b = top[iw + 1], c = bottom[iw], d = bottom[iw + 1];
+            const bool take_b = better(b, best);
+            best = take_b ? b : best;
+            offset = take_b ? 1 : offset;
+            const bool take_c = better(c, best);
+            best = take_c ? c : best;
+            offset = take_c ? width : offset;
+            const bool take_d = better(d, best);
+            best = take_d ? d : best;
+            offset = take_d ? width + 1 : offset;
+            out_row[ow] = best;
+            index_row[ow] = row + iw + offset;
           }
         }
         continue;
