@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
+#include "support/multi_rank_run.h"
 #include "support/run_compare.h"
 #include "support/tool_run.h"
 
@@ -21,12 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Workload {
-  std::string name;
-  std::string body;  // model, data and optimizer sections
-};
-
-void PrintTo(const Workload& w, std::ostream* os) { *os << w.name; }
+using test::Workload;
 
 const Workload kMlp{"mlp",
                     "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
@@ -41,31 +37,13 @@ const Workload kGpt{"gpt",
 // lr-sized steps (3e-5 of the tensor's scale after 12 steps), SGD leaves it at rounding
 // level. Results independent of the split are the reproducible mode of the sharding issue.
 
-class DataParallelRun : public ::testing::TestWithParam<Workload> {
+class DataParallelRun : public test::MultiRankRun {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("torus_dp_{}_{}", GetParam().name, ::getpid());
-    fs::create_directories(dir_);
-    config_ = dir_ / "config.yaml";
-    std::ofstream(config_) << fmt::format(
-        "seed: 7\n{}trainer:\n  steps: 12\n  log_every: 1\n  eval_every: 6\n  eval_batches: 2\n"
-        "  grad_accumulation: 2\n  run_dir: {}\n",
-        GetParam().body, dir_.string());
+    write_config("dp", "seed: 7\n{body}trainer:\n  steps: 12\n  log_every: 1\n  eval_every: 6\n  eval_batches: 2\n"
+                       "  grad_accumulation: 2\n  run_dir: {run_dir}\n");
   }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-  // Trains on `ranks` processes (1: no mpirun) into run directory "r<ranks>".
-  fs::path train(int ranks) {
-    const std::string arguments = fmt::format("train {} name=r{}", config_.string(), ranks);
-    const test::ToolRun r =
-        ranks == 1 ? test::run_tool(arguments)
-                   : test::run_tool(arguments, fmt::format("{} --oversubscribe --allow-run-as-root -np {}",
-                                                           TORUS_MPIEXEC, ranks));
-    EXPECT_EQ(r.status, 0) << r.output;
-    return dir_ / fmt::format("r{}", ranks);
-  }
-  fs::path dir_, config_;
+  fs::path train(int ranks) { return MultiRankRun::train(ranks, fmt::format("r{}", ranks)); }
 };
 
 TEST_P(DataParallelRun, TwoThreeAndFourRanksTrainAsOneProcess) {

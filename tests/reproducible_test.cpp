@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "support/multi_rank_run.h"
 #include "support/tool_run.h"
 
 namespace torus {
@@ -17,12 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Workload {
-  std::string name;
-  std::string body;  // model, data and optimizer sections
-};
-
-void PrintTo(const Workload& w, std::ostream* os) { *os << w.name; }
+using test::Workload;
 
 const Workload kMlp{"mlp",
                     "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
@@ -39,31 +35,12 @@ std::string read_file(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-class ReproducibleRun : public ::testing::TestWithParam<Workload> {
+class ReproducibleRun : public test::MultiRankRun {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("torus_repro_{}_{}", GetParam().name, ::getpid());
-    fs::create_directories(dir_);
-    config_ = dir_ / "config.yaml";
-    std::ofstream(config_) << fmt::format(
-        "seed: 3\n{}trainer:\n  steps: 20\n  log_every: 1\n  threads: 1\n  run_dir: {}\n"
-        "distributed:\n  reproducible: true\n  reproducible_shards: 12\n",
-        GetParam().body, dir_.string());
+    write_config("repro", "seed: 3\n{body}trainer:\n  steps: 20\n  log_every: 1\n  threads: 1\n  run_dir: {run_dir}\n"
+                          "distributed:\n  reproducible: true\n  reproducible_shards: 12\n");
   }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-  // Trains on `ranks` processes (1: no mpirun) into run directory `name`.
-  fs::path train(int ranks, const std::string& name, const std::string& overrides = "") {
-    const std::string arguments = fmt::format("train {} name={} {}", config_.string(), name, overrides);
-    const test::ToolRun r =
-        ranks == 1 ? test::run_tool(arguments)
-                   : test::run_tool(arguments, fmt::format("{} --oversubscribe --allow-run-as-root -np {}",
-                                                           TORUS_MPIEXEC, ranks));
-    EXPECT_EQ(r.status, 0) << r.output;
-    return dir_ / name;
-  }
-  fs::path dir_, config_;
 };
 
 // metrics.jsonl without its timing fields: step, loss and lr are what must agree.

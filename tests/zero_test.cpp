@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "support/run_compare.h"
+#include "support/multi_rank_run.h"
 #include "support/tool_run.h"
 
 namespace torus {
@@ -19,12 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Workload {
-  std::string name;
-  std::string body;  // model, data and optimizer sections
-};
-
-void PrintTo(const Workload& w, std::ostream* os) { *os << w.name; }
+using test::Workload;
 
 const Workload kMlp{"mlp",
                     "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
@@ -39,31 +35,17 @@ struct Memory {
   double gradients = 0, optimizer_state = 0;  // MiB, rank 0's
 };
 
-class ZeroRun : public ::testing::TestWithParam<Workload> {
+class ZeroRun : public test::MultiRankRun {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("torus_zero_{}_{}", GetParam().name, ::getpid());
-    fs::create_directories(dir_);
-    config_ = dir_ / "config.yaml";
     // Small buckets, so even these models have several, and chunks straddle tensors.
-    std::ofstream(config_) << fmt::format(
-        "seed: 11\n{}trainer:\n  steps: 12\n  log_every: 1\n  threads: 1\n  grad_accumulation: 2\n"
-        "  run_dir: {}\ndistributed:\n  bucket_mb: 0.05\n",
-        GetParam().body, dir_.string());
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
+    write_config("zero", "seed: 11\n{body}trainer:\n  steps: 12\n  log_every: 1\n  threads: 1\n  grad_accumulation: 2\n"
+                         "  run_dir: {run_dir}\ndistributed:\n  bucket_mb: 0.05\n");
   }
   fs::path train(int ranks, int stage) {
-    const std::string name = fmt::format("r{}_s{}", ranks, stage);
-    const test::ToolRun r =
-        test::run_tool(fmt::format("train {} name={} distributed.zero_stage={}", config_.string(), name, stage),
-                       fmt::format("TORUS_SHM_MIN_BYTES=0 {} --oversubscribe --allow-run-as-root -x TORUS_SHM_MIN_BYTES -np {}",
-                                   TORUS_MPIEXEC, ranks));
-    EXPECT_EQ(r.status, 0) << r.output;
-    return dir_ / name;
+    return MultiRankRun::train(ranks, fmt::format("r{}_s{}", ranks, stage), fmt::format("distributed.zero_stage={}", stage),
+                               "TORUS_SHM_MIN_BYTES=0");
   }
-  fs::path dir_, config_;
 };
 
 Memory memory_of(const fs::path& run) {
