@@ -1,9 +1,11 @@
 // The no-silent-hang path, run by tests/comm_expect_abort.sh under mpirun with 2 ranks:
-// rank 1 skips the third collective (`skip`) or issues a barrier in its place
-// (`mismatch`); rank 0's wait must throw within the timeout, naming the op, its sequence
-// number and what rank 1 was doing instead, refuse further ops, and then end the whole job
-// with abort_job (rank 1, asleep, is taken down with it).
+// rank 1 skips the third collective (`skip`), issues a barrier in its place (`mismatch`),
+// or stops its whole process (`stopped`, SIGSTOP: not even its responder thread answers);
+// rank 0's wait must throw within the timeout, naming the op, its sequence number and what
+// rank 1 was doing instead, refuse further ops, and then end the whole job with abort_job
+// (rank 1, asleep or stopped, is taken down with it).
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -30,7 +32,8 @@ bool contains(const std::string& text, const std::string& part) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode != "skip" && mode != "mismatch") return fail("usage: comm_timeout_test skip|mismatch");
+  if (mode != "skip" && mode != "mismatch" && mode != "stopped")
+    return fail("usage: comm_timeout_test skip|mismatch|stopped");
   std::unique_ptr<ProcessGroup> group = make_process_group({.timeout_seconds = kTimeoutSeconds});
   if (group->size() != 2) return fail("run me with 2 ranks");
   Tensor t = Tensor::ones({1000});
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
     // Skips sequence 3, or makes it another op (not waited for: rank 0 must report it).
     // Rank 0 must abort the job long before this sleep ends.
     WorkPtr other = mode == "mismatch" ? group->barrier() : nullptr;
+    if (mode == "stopped") std::raise(SIGSTOP);
     std::this_thread::sleep_for(std::chrono::seconds(60));
     return fail("rank 1 was not taken down by rank 0's abort_job");
   }
@@ -57,8 +61,9 @@ int main(int argc, char** argv) {
       return fail(fmt::format("the wait threw after {:.2f} s, not about {} s", waited,
                               kTimeoutSeconds));
     const std::string rank_1 =
-        mode == "skip" ? "rank 1 has not issued it (its newest op is sequence 2, barrier, done)"
-                       : "rank 1 issued sequence 3 as barrier, not all_reduce(sum)";
+        mode == "skip"       ? "rank 1 has not issued it (its newest op is sequence 2, barrier, done)"
+        : mode == "mismatch" ? "rank 1 issued sequence 3 as barrier, not all_reduce(sum)"
+                             : "rank 1 did not answer within 1 s (dead, or the whole process is stuck)";
     for (const std::string& part : {std::string("all_reduce(sum) (sequence 3) timed out on rank 0 of 2"),
                                     std::string("not complete after waiting 2."),
                                     std::string("it was running in MPI"),
