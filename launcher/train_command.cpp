@@ -94,8 +94,9 @@ std::string memory_report(const Layer& model, const optim::Optimizer& optimizer,
   } else {
     std::vector<Tensor> grads;
     for (const Tensor& t : parameters) grads.push_back(t.grad());
-    // DataParallel's buckets hold one more flat copy of every gradient.
-    gradients = bytes_of(grads) + (p.data_parallel ? bytes_of(parameters) : 0);
+    gradients = bytes_of(grads);
+    if (p.data_parallel)
+      for (int64_t bucket : p.data_parallel->bucket_bytes()) gradients += bucket;
   }
   std::vector<Tensor> state;
   for (const auto& [name, t] : optimizer.named_state()) state.push_back(t);

@@ -1,12 +1,11 @@
-// The shared-memory all-reduce: window layout, portions, and the reduction kernels.
+// The shared-memory collectives: window layout, portions, and the reduction kernels.
 #include "distributed/comm/shm_collectives.h"
 
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <vector>
-
 #include <type_traits>
+#include <vector>
 
 #include "kernels/common/half.h"
 
@@ -31,6 +30,33 @@ Range portion(int64_t n, int q, int parties) {
     return std::min(n, raw / kAlignElements * kAlignElements);
   };
   return {bound(q), bound(q + 1)};
+}
+
+// sum[0, m) = sources[0][b + i] + sources[1][b + i] + ..., in that order (rank order: every
+// rank's result has the same bits, and all-reduce and reduce-scatter agree).
+template <class T, class Acc>
+void sum_in_rank_order(const std::vector<const T*>& sources, int64_t b, int64_t m, Acc* sum) {
+  const T* first = sources[0] + b;
+  for (int64_t i = 0; i < m; ++i) sum[i] = static_cast<Acc>(first[i]);
+  for (size_t q = 1; q < sources.size(); ++q) {
+    const T* s = sources[q] + b;
+    for (int64_t i = 0; i < m; ++i) sum[i] += static_cast<Acc>(s[i]);
+  }
+}
+
+// Calls f.template operator()<T, Acc>(MPI type of Acc) for a reducible dtype: T as stored,
+// Acc what it is summed in (f32 for bf16).
+template <class F>
+void dispatch_reducible(DType dtype, const char* what, F&& f) {
+  switch (dtype) {
+    case DType::f32: return f.template operator()<float, float>(MPI_FLOAT);
+    case DType::f64: return f.template operator()<double, double>(MPI_DOUBLE);
+    case DType::bf16: return f.template operator()<BFloat16, float>(MPI_FLOAT);
+    case DType::i32: return f.template operator()<int32_t, int32_t>(MPI_INT32_T);
+    case DType::i64: return f.template operator()<int64_t, int64_t>(MPI_INT64_T);
+    default: break;
+  }
+  throw Error(fmt::format("shared-memory {}: {} is not reducible", what, dtype_name(dtype)));
 }
 
 }  // namespace
@@ -94,38 +120,17 @@ char* ShmCollectives::slot(int local_rank) const {
 
 void ShmCollectives::all_reduce(void* data, int64_t count, DType dtype, ReduceOp op) {
   ++calls_;
-  switch (dtype) {
-    case DType::f32: return reduce<float, float>(static_cast<float*>(data), count, op, MPI_FLOAT);
-    case DType::f64: return reduce<double, double>(static_cast<double*>(data), count, op, MPI_DOUBLE);
-    case DType::bf16: return reduce<BFloat16, float>(static_cast<BFloat16*>(data), count, op, MPI_FLOAT);
-    case DType::i32: return reduce<int32_t, int32_t>(static_cast<int32_t*>(data), count, op, MPI_INT32_T);
-    case DType::i64: return reduce<int64_t, int64_t>(static_cast<int64_t*>(data), count, op, MPI_INT64_T);
-    default: break;
-  }
-  throw Error(fmt::format("shared-memory all-reduce: {} is not reducible", dtype_name(dtype)));
+  dispatch_reducible(dtype, "all-reduce", [&]<class T, class Acc>(MPI_Datatype acc_type) {
+    reduce<T, Acc>(static_cast<T*>(data), count, op, acc_type);
+  });
 }
 
 void ShmCollectives::reduce_scatter(const void* input, void* output, int64_t count, DType dtype, ReduceOp op) {
   TORUS_CHECK(nodes_ == 1, "shared-memory reduce-scatter: the ranks span {} nodes", nodes_);
   ++calls_;
-  switch (dtype) {
-    case DType::f32:
-      return scatter_reduce<float, float>(static_cast<const float*>(input), static_cast<float*>(output), count, op);
-    case DType::f64:
-      return scatter_reduce<double, double>(static_cast<const double*>(input), static_cast<double*>(output), count,
-                                            op);
-    case DType::bf16:
-      return scatter_reduce<BFloat16, float>(static_cast<const BFloat16*>(input), static_cast<BFloat16*>(output),
-                                             count, op);
-    case DType::i32:
-      return scatter_reduce<int32_t, int32_t>(static_cast<const int32_t*>(input), static_cast<int32_t*>(output),
-                                              count, op);
-    case DType::i64:
-      return scatter_reduce<int64_t, int64_t>(static_cast<const int64_t*>(input), static_cast<int64_t*>(output),
-                                              count, op);
-    default: break;
-  }
-  throw Error(fmt::format("shared-memory reduce-scatter: {} is not reducible", dtype_name(dtype)));
+  dispatch_reducible(dtype, "reduce-scatter", [&]<class T, class Acc>(MPI_Datatype) {
+    scatter_reduce<T, Acc>(static_cast<const T*>(input), static_cast<T*>(output), count, op);
+  });
 }
 
 template <class T, class Acc>
@@ -151,12 +156,7 @@ void ShmCollectives::scatter_reduce(const T* input, T* output, int64_t count, Re
                                                          : reinterpret_cast<const T*>(slot(q)) + node_rank_ * round;
     for (int64_t b = 0; b < n; b += kBlock) {
       const int64_t m = std::min(kBlock, n - b);
-      const T* first = sources[0] + b;
-      for (int64_t i = 0; i < m; ++i) sum[i] = static_cast<Acc>(first[i]);
-      for (int q = 1; q < node_size_; ++q) {
-        const T* src = sources[static_cast<size_t>(q)] + b;
-        for (int64_t i = 0; i < m; ++i) sum[i] += static_cast<Acc>(src[i]);
-      }
+      sum_in_rank_order(sources, b, m, sum);
       for (int64_t i = 0; i < m; ++i) output[offset + b + i] = static_cast<T>(average ? sum[i] / divisor : sum[i]);
     }
     barrier_->arrive_and_wait();  // the slots are read: the next round may write them
@@ -191,12 +191,7 @@ void ShmCollectives::reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype ac
       sources[static_cast<size_t>(q)] = q == node_rank_ ? chunk : reinterpret_cast<const T*>(slot(q));
     for (int64_t b = own.begin; b < own.end; b += kBlock) {
       const int64_t m = std::min(kBlock, own.end - b);
-      const T* first = sources[0] + b;
-      for (int64_t i = 0; i < m; ++i) sum[i] = static_cast<Acc>(first[i]);
-      for (int q = 1; q < node_size_; ++q) {
-        const T* s = sources[static_cast<size_t>(q)] + b;
-        for (int64_t i = 0; i < m; ++i) sum[i] += static_cast<Acc>(s[i]);
-      }
+      sum_in_rank_order(sources, b, m, sum);
       std::memcpy(result + b, sum, static_cast<size_t>(m) * sizeof(Acc));
       if (!across_nodes) {
         for (int64_t i = 0; i < m; ++i) chunk[b + i] = static_cast<T>(average ? sum[i] / divisor : sum[i]);

@@ -135,7 +135,7 @@ void ExactGradientSum::finish() {
   // 4. Back to floating point, into .grad.
   for (size_t j = 0; j < n; ++j) {
     Tensor& p = parameters_[j];
-    Tensor grad = Tensor::zeros(p.shape(), p.dtype());
+    Tensor grad = Tensor::empty(p.shape(), p.dtype());  // every element is written below
     if (!std::isfinite(global[j])) {
       grad.fill_(std::numeric_limits<double>::quiet_NaN());
     } else if (p.dtype() == DType::f32) {

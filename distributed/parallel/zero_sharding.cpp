@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/optim/clip_grad.h"
 
 namespace torus::parallel {
 
@@ -158,10 +159,8 @@ void ZeroSharding::finish_gradients() {
 }
 
 double ZeroSharding::clip_grad_norm(double max_norm) {
-  const float* g = shard_grad_.data<float>();
-  double squares = 0;
-  for (int64_t i = 0; i < shard_grad_.numel(); ++i) squares += static_cast<double>(g[i]) * g[i];
-  Tensor total = Tensor::scalar(squares, DType::f64);
+  const double local = optim::grad_norm({shard_});  // padding is zero: it adds nothing
+  Tensor total = Tensor::scalar(local * local, DType::f64);
   group_.all_reduce(total, comm::ReduceOp::sum)->wait();
   const double norm = std::sqrt(total.item());
   const double scale = max_norm / (norm + 1e-6);
