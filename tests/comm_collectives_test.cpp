@@ -3,14 +3,20 @@
 // async handles waited out of order; broadcast from a non-zero root; reduce_scatter then
 // all_gather equal to all_reduce. Values are small integers (and halves), so f32, f64
 // and bf16 results are exact whatever order MPI sums in.
+// Small ops on one node run on the caller's thread when nothing is queued: they are checked
+// there, behind a busy thread, mixed with large ones, and for the same bits either way.
 // Options choose the all-reduce path (CMake runs several): --shm-min-bytes N (0: every
 // all-reduce through shared memory), --shm-chunk-bytes N (small: many rounds, odd
-// portions), --ranks-per-node N (emulated nodes: the between-node path), --no-shm.
+// portions), --ranks-per-node N (emulated nodes: the between-node path), --no-shm,
+// --shm-inline-max-bytes N (0: small ops to MPI on the communication thread).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "distributed/comm/mpi_process_group.h"
@@ -58,6 +64,24 @@ const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::bf16};
 const std::vector<DType> kReducibleTypes = {DType::f32, DType::f64, DType::bf16, DType::i32,
                                             DType::i64};
 const std::vector<int64_t> kSizes = {0, 1, 7, 1000003};
+
+bool one_node() { return g_options.shm_ranks_per_node == 0 || g_options.shm_ranks_per_node >= g_group->size(); }
+
+// Whether a reduction of `bytes` takes the shared-memory path (MpiProcessGroup's rule).
+bool through_shm(size_t bytes, bool reduce_scatter) {
+  if (!g_options.shared_memory || (reduce_scatter && !one_node())) return false;
+  return bytes >= g_options.shm_min_bytes || (one_node() && bytes <= g_options.shm_inline_max_bytes);
+}
+
+bool runs_inline(size_t bytes) {
+  return g_options.shared_memory && one_node() && bytes <= g_options.shm_inline_max_bytes;
+}
+
+MpiProcessGroup& mpi_group() {
+  auto* mpi = dynamic_cast<MpiProcessGroup*>(g_group);
+  if (mpi == nullptr) throw Error("comm_collectives_test: the group is not MPI's");
+  return *mpi;
+}
 
 TEST(MpiProcessGroup, WorldMatchesTheLauncher) {
   EXPECT_EQ(group().backend_name(), "mpi");
@@ -110,20 +134,123 @@ TEST(MpiProcessGroup, OpsAtLeastTheThresholdGoThroughSharedMemory) {
   group().all_reduce(large)->wait();
   Tensor small = Tensor::ones({std::max<int64_t>(n / 2 - 1, 1)});
   group().all_reduce(small)->wait();
-  const int64_t expected = !g_options.shared_memory ? 0 : small.nbytes() >= g_options.shm_min_bytes ? 2 : 1;
+  const int64_t expected = through_shm(large.nbytes(), false) + through_shm(small.nbytes(), false);
   EXPECT_EQ(mpi->shm_ops() - before, expected);
   expect_values(large, [&](int64_t) { return group().size(); }, "all_reduce at the threshold");
   expect_values(small, [&](int64_t) { return group().size(); }, "all_reduce below the threshold");
   // A reduce-scatter of that size goes there too, when every rank is on one node.
   const int size = group().size();
-  const bool one_node = g_options.shm_ranks_per_node == 0 || g_options.shm_ranks_per_node >= size;
   const int64_t per_rank = std::max<int64_t>(n / size + 1, 1);
   Tensor input = Tensor::ones({per_rank * size}), output = Tensor::zeros({per_rank});
   const int64_t before_scatter = mpi->shm_ops();
   group().reduce_scatter(input, output)->wait();
-  const bool through_shm = g_options.shared_memory && one_node && input.nbytes() >= g_options.shm_min_bytes;
-  EXPECT_EQ(mpi->shm_ops() - before_scatter, through_shm ? 1 : 0);
+  EXPECT_EQ(mpi->shm_ops() - before_scatter, through_shm(input.nbytes(), true) ? 1 : 0);
   expect_values(output, [&](int64_t) { return size; }, "reduce_scatter at the threshold");
+}
+
+TEST(MpiProcessGroup, SmallOpsRunOnTheCallersThreadWhenNothingIsQueued) {
+  const size_t limit = g_options.shm_inline_max_bytes;
+  if (!runs_inline(0)) GTEST_SKIP() << "small ops do not run inline in this configuration";
+  const int rank = group().rank(), size = group().size();
+  group().barrier()->wait();  // the thread is idle from here on
+  for (DType dtype : kReducibleTypes) {
+    const auto at_limit = static_cast<int64_t>(limit / dtype_size(dtype));
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{1001}, at_limit, at_limit + 1}) {
+      Tensor t = filled(n, dtype, [&](int64_t i) { return contribution(rank, i); });
+      const int64_t before = mpi_group().inline_ops();
+      WorkPtr work = group().all_reduce(t);
+      const bool expect_inline = runs_inline(t.nbytes());
+      EXPECT_EQ(mpi_group().inline_ops() - before, expect_inline ? 1 : 0) << dtype_name(dtype) << " n=" << n;
+      if (expect_inline) {
+        EXPECT_TRUE(work->is_completed());  // done before the call returned
+      }
+      work->wait();
+      expect_values(t, [&](int64_t i) { return sum_over_ranks(size, i); },
+                    fmt::format("inline all_reduce {} n={}", dtype_name(dtype), n));
+    }
+    const int64_t per_rank = std::max<int64_t>(at_limit / size, 1);
+    Tensor input = filled(size * per_rank, dtype, [&](int64_t j) { return contribution(rank, j); });
+    Tensor output = Tensor::zeros({per_rank}, dtype);
+    const int64_t before = mpi_group().inline_ops();
+    group().reduce_scatter(input, output)->wait();
+    EXPECT_EQ(mpi_group().inline_ops() - before, runs_inline(input.nbytes()) ? 1 : 0) << dtype_name(dtype);
+    expect_values(output, [&](int64_t i) { return sum_over_ranks(size, rank * per_rank + i); },
+                  fmt::format("inline reduce_scatter {}", dtype_name(dtype)));
+  }
+  // The average divides once, inline too.
+  Tensor halves = filled(5, DType::f32, [&](int64_t) { return rank + 1.0; });
+  group().all_reduce(halves, ReduceOp::average)->wait();
+  expect_values(halves, [&](int64_t) { return (size + 1) / 2.0; }, "inline all_reduce(average)");
+}
+
+TEST(MpiProcessGroup, SmallOpsBehindABusyThreadAreQueuedInIssueOrder) {
+  const int rank = group().rank(), size = group().size();
+  const int last = size - 1;
+  // The last rank issues a large op that cannot end before rank 0 joins it, 50 ms later,
+  // so the last rank's small ops behind it must queue; every rank then mixes small and
+  // large ops, odd sizes and every dtype, all in flight at once.
+  std::vector<Tensor> tensors;
+  std::vector<WorkPtr> works;
+  std::vector<int64_t> offsets;
+  auto issue = [&](int64_t n, DType dtype, int64_t offset) {
+    tensors.push_back(filled(n, dtype, [&](int64_t i) { return contribution(rank, i + offset); }));
+    offsets.push_back(offset);
+    works.push_back(group().all_reduce(tensors.back()));
+  };
+  if (rank == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int64_t before = mpi_group().inline_ops();
+  issue(1000003, DType::f32, 0);
+  int64_t k = 1;
+  for (DType dtype : kReducibleTypes)
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{1001}}) issue(n, dtype, k++);
+  if (rank == last) {
+    EXPECT_EQ(mpi_group().inline_ops() - before, 0) << "ops ran inline behind a busy thread";
+  }
+  issue(100003, DType::f64, k++);
+  issue(3, DType::bf16, k++);
+  issue(0, DType::i64, k++);
+  for (size_t j = 1; j < works.size(); ++j) EXPECT_EQ(works[j]->sequence(), works[j - 1]->sequence() + 1);
+  for (size_t j = works.size(); j-- > 0;) works[j]->wait();
+  for (size_t j = 0; j < tensors.size(); ++j)
+    expect_values(tensors[j], [&](int64_t i) { return sum_over_ranks(size, i + offsets[j]); },
+                  fmt::format("mixed all_reduce {} ({} n={})", j, dtype_name(tensors[j].dtype()),
+                              tensors[j].numel()));
+  // Waited one at a time, the small ones run inline again, mixed with large ones.
+  for (int64_t n : {int64_t{1001}, int64_t{1000003}, int64_t{7}, int64_t{100003}, int64_t{1}}) {
+    Tensor t = filled(n, DType::f32, [&](int64_t i) { return contribution(rank, i); });
+    group().all_reduce(t)->wait();
+    expect_values(t, [&](int64_t i) { return sum_over_ranks(size, i); }, fmt::format("one at a time n={}", n));
+  }
+  EXPECT_EQ(group().trace().find("running"), std::string::npos) << group().trace();
+}
+
+TEST(MpiProcessGroup, TheBitsDoNotDependOnWhereAnOpRuns) {
+  const int rank = group().rank(), size = group().size();
+  const int64_t n = 1001;
+  // Values whose sum rounds differently in another order (exact sums would hide that).
+  auto value = [&](int64_t j) {
+    return std::sin(0.37 * static_cast<double>(j) + rank) * std::exp2(static_cast<double>((j + rank) % 23 - 11));
+  };
+  for (DType dtype : kFloatTypes) {
+    Tensor idle = filled(size * n, dtype, value);
+    group().all_reduce(idle)->wait();  // inline where small ops run inline
+    Tensor busy = filled(size * n, dtype, value);
+    Tensor large = Tensor::ones({1000003});
+    WorkPtr first = group().all_reduce(large);
+    WorkPtr second = group().all_reduce(busy);  // queued behind the large op
+    Tensor shard = Tensor::zeros({n}, dtype), gathered = Tensor::zeros({size * n}, dtype);
+    WorkPtr scatter = group().reduce_scatter(filled(size * n, dtype, value), shard);
+    WorkPtr gather = group().all_gather(shard, gathered);
+    first->wait();
+    second->wait();
+    scatter->wait();
+    gather->wait();
+    EXPECT_EQ(busy.to_vector<double>(), idle.to_vector<double>()) << dtype_name(dtype);
+    // Rank-order sums agree across the two ops (two ranks' sums have one order anyway).
+    if (size == 2 || (through_shm(idle.nbytes(), false) && through_shm(idle.nbytes(), true))) {
+      EXPECT_EQ(gathered.to_vector<double>(), idle.to_vector<double>()) << dtype_name(dtype);
+    }
+  }
 }
 
 TEST(MpiProcessGroup, BroadcastFromEveryRoot) {
@@ -284,6 +411,7 @@ int main(int argc, char** argv) {
     else if (arg == "--shm-min-bytes" && has_value) options.shm_min_bytes = std::stoul(argv[++i]);
     else if (arg == "--shm-chunk-bytes" && has_value) options.shm_chunk_bytes = std::stoul(argv[++i]);
     else if (arg == "--ranks-per-node" && has_value) options.shm_ranks_per_node = std::stoi(argv[++i]);
+    else if (arg == "--shm-inline-max-bytes" && has_value) options.shm_inline_max_bytes = std::stoul(argv[++i]);
     else {
       std::fprintf(stderr, "comm_collectives_test: unknown argument %s\n", arg.c_str());
       return 2;

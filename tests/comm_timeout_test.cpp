@@ -3,13 +3,16 @@
 // or stops its whole process (`stopped`, SIGSTOP: not even its responder thread answers);
 // rank 0's wait must throw within the timeout, naming the op, its sequence number and what
 // rank 1 was doing instead, refuse further ops, and then end the whole job with abort_job
-// (rank 1, asleep or stopped, is taken down with it).
+// (rank 1, asleep or stopped, is taken down with it). The op is a small all-reduce, which
+// runs through shared memory on rank 0's own thread (`inline`, the default), or is queued
+// to the communication thread and MPI (`queued`: shared memory off).
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <thread>
 
+#include "distributed/comm/mpi_process_group.h"
 #include "distributed/comm/world.h"
 
 using namespace torus;
@@ -32,10 +35,15 @@ bool contains(const std::string& text, const std::string& part) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode != "skip" && mode != "mismatch" && mode != "stopped")
-    return fail("usage: comm_timeout_test skip|mismatch|stopped");
-  std::unique_ptr<ProcessGroup> group = make_process_group({.timeout_seconds = kTimeoutSeconds});
+  const std::string path = argc > 2 ? argv[2] : "inline";
+  if ((mode != "skip" && mode != "mismatch" && mode != "stopped") || (path != "inline" && path != "queued"))
+    return fail("usage: comm_timeout_test skip|mismatch|stopped [inline|queued]");
+  const bool run_inline = path == "inline";
+  std::unique_ptr<ProcessGroup> group =
+      make_process_group({.timeout_seconds = kTimeoutSeconds, .shared_memory = run_inline});
   if (group->size() != 2) return fail("run me with 2 ranks");
+  auto* mpi = dynamic_cast<MpiProcessGroup*>(group.get());
+  if (mpi == nullptr) return fail("run me under mpirun");
   Tensor t = Tensor::ones({1000});
   group->all_reduce(t)->wait();  // sequence 1
   group->barrier()->wait();      // sequence 2
@@ -50,8 +58,12 @@ int main(int argc, char** argv) {
   }
 
   const auto start = std::chrono::steady_clock::now();
+  const int64_t inline_before = mpi->inline_ops();
   try {
-    group->all_reduce(t)->wait();  // sequence 3: rank 1 never joins
+    WorkPtr work = group->all_reduce(t);  // sequence 3: rank 1 never joins
+    if (mpi->inline_ops() - inline_before != (run_inline ? 1 : 0))
+      return fail(fmt::format("the all_reduce did not run {}", run_inline ? "inline" : "queued"));
+    work->wait();
     return fail("the all_reduce rank 1 skipped completed");
   } catch (const CommTimeoutError& e) {
     const double waited =
@@ -66,7 +78,7 @@ int main(int argc, char** argv) {
                              : "rank 1 did not answer within 1 s (dead, or the whole process is stuck)";
     for (const std::string& part : {std::string("all_reduce(sum) (sequence 3) timed out on rank 0 of 2"),
                                     std::string("not complete after waiting 2."),
-                                    std::string("it was running in MPI"),
+                                    std::string("it was running (in MPI or shared memory)"),
                                     std::string("ranks that did not arrive: 1 ("), rank_1,
                                     std::string("collective trace of rank 0 of 2"),
                                     std::string("timed out\n")}) {

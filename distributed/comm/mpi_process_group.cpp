@@ -3,6 +3,7 @@
 #include "distributed/comm/mpi_process_group.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -136,12 +137,8 @@ void MpiProcessGroup::initialize() {
   TORUS_MPI(MPI_Comm_size(local, &world.local_size));
   TORUS_MPI(MPI_Comm_free(&local));
   if (options_.shared_memory && world.size > 1) {
-    // The waiter's timeout reports a stall (and asks the other ranks where they are); the
-    // barrier's own limit, well past it, only keeps the communication thread from
-    // waiting forever.
-    const double barrier_seconds = 2 * options_.timeout_seconds + 10;
-    shm_ = std::make_unique<ShmCollectives>(comm_, options_.shm_chunk_bytes, barrier_seconds,
-                                          options_.shm_ranks_per_node);
+    shm_thread_seconds_ = 2 * options_.timeout_seconds + 10;
+    shm_ = std::make_unique<ShmCollectives>(comm_, options_.shm_chunk_bytes, options_.shm_ranks_per_node);
     if (!shm_->worthwhile()) {
       shm_->shut_down();
       shm_.reset();
@@ -201,14 +198,14 @@ std::string MpiProcessGroup::timeout_message(const Shared& shared, const QueuedW
       "(abort_job).\n{}",
       work.op(), work.sequence(), world.rank, world.size, world.host, waited,
       work.timeout_seconds(),
-      started ? "it was running in MPI, so another rank has not issued it, issued another op, "
-                "or failed"
+      started ? "it was running (in MPI or shared memory), so another rank has not issued it, "
+                "issued another op, or failed"
               : "it was still queued behind an earlier op that has not completed",
       arrivals, shared.trace_text());
 }
 
-WorkPtr MpiProcessGroup::enqueue(std::string label, std::string dtype, size_t bytes,
-                                 std::function<void()> run) {
+WorkPtr MpiProcessGroup::enqueue(std::string label, std::string dtype, size_t bytes, Body run,
+                                 bool may_run_inline) {
   std::lock_guard lock(enqueue_mutex_);
   if (shared_->unusable) {
     std::lock_guard reason_lock(shared_->mutex);
@@ -225,22 +222,64 @@ WorkPtr MpiProcessGroup::enqueue(std::string label, std::string dtype, size_t by
         return timeout_message(*shared, w, waited, started);
       });
   shared_->trace.add(sequence, std::move(label), std::move(dtype), bytes);
-  thread_.post([work, shared, run = std::move(run)] {
-    shared->trace.set_state(work->sequence(), OpState::running);
-    work->mark_running();
-    try {
-      run();
-      shared->trace.set_state(work->sequence(), OpState::done);
-      work->finish();
-    } catch (const std::exception& e) {
-      // A failed collective leaves the ranks out of step; nothing after it can be trusted.
-      shared->trace.set_state(work->sequence(), OpState::failed);
-      shared->mark_unusable(fmt::format("{} (sequence {}) failed: {}", work->op(),
-                                        work->sequence(), e.what()));
-      work->finish(std::current_exception());
-    }
+  // Every earlier op has returned from its body, and the lock keeps later ones out until
+  // this one is done: issue order holds, and the thread and the caller never share shm_.
+  if (may_run_inline && shared_->in_flight.load(std::memory_order_acquire) == 0) {
+    inline_ops_.fetch_add(1, std::memory_order_relaxed);
+    const double seconds = options_.timeout_seconds;
+    execute(*shared_, *work, [&] { run(seconds); }, false);
+    return work;
+  }
+  shared_->in_flight.fetch_add(1, std::memory_order_relaxed);
+  thread_.post([work, shared, run = std::move(run), seconds = shm_thread_seconds_] {
+    execute(*shared, *work, [&] { run(seconds); }, true);
   });
   return work;
+}
+
+void MpiProcessGroup::execute(Shared& shared, QueuedWork& work, const std::function<void()>& body,
+                              bool posted) {
+  const auto start = std::chrono::steady_clock::now();
+  shared.trace.set_state(work.sequence(), OpState::running);
+  work.mark_running();
+  std::exception_ptr error;
+  OpState end = OpState::done;
+  // A failed collective leaves the ranks out of step; nothing after it can be trusted.
+  auto fail = [&](const std::exception& e) {
+    end = OpState::failed;
+    shared.mark_unusable(fmt::format("{} (sequence {}) failed: {}", work.op(), work.sequence(), e.what()));
+    error = std::current_exception();
+  };
+  try {
+    body();
+  } catch (const NodeBarrierTimeout& e) {
+    if (posted) {
+      fail(e);
+    } else {
+      // On the caller's thread this wait is the op's wait(): report it as a wait() would.
+      end = OpState::timed_out;
+      shared.trace.set_state(work.sequence(), end);
+      shared.mark_unusable(fmt::format("{} (sequence {}) timed out", work.op(), work.sequence()));
+      const double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      error = std::make_exception_ptr(CommTimeoutError(timeout_message(shared, work, waited, true)));
+    }
+  } catch (const std::exception& e) {
+    fail(e);
+  }
+  // Before finish(): a waiter that returns may issue its next op inline at once.
+  if (posted) shared.in_flight.fetch_sub(1, std::memory_order_release);
+  if (end != OpState::timed_out) shared.trace.set_state(work.sequence(), end);
+  work.finish(error);
+}
+
+bool MpiProcessGroup::inline_size(size_t bytes) const {
+  return shm_ && shm_->nodes() == 1 && bytes <= options_.shm_inline_max_bytes;
+}
+
+bool MpiProcessGroup::through_shm(size_t bytes, bool needs_one_node) const {
+  if (!shm_ || (needs_one_node && shm_->nodes() != 1)) return false;
+  return bytes >= options_.shm_min_bytes || inline_size(bytes);
 }
 
 WorkPtr MpiProcessGroup::all_reduce(const Tensor& tensor, ReduceOp op) {
@@ -248,7 +287,8 @@ WorkPtr MpiProcessGroup::all_reduce(const Tensor& tensor, ReduceOp op) {
   detail::check_reducible("all_reduce", tensor.dtype(), op);
   return enqueue(detail::op_label("all_reduce", reduce_op_name(op)),
                  std::string(dtype_name(tensor.dtype())), tensor.nbytes(),
-                 [this, tensor, op] { run_all_reduce(tensor, op); });
+                 [this, tensor, op](double shm_seconds) { run_all_reduce(tensor, op, shm_seconds); },
+                 inline_size(tensor.nbytes()));
 }
 
 WorkPtr MpiProcessGroup::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
@@ -260,7 +300,10 @@ WorkPtr MpiProcessGroup::reduce_scatter(const Tensor& input, const Tensor& outpu
   checked_count("reduce_scatter", output.numel());
   return enqueue(detail::op_label("reduce_scatter", reduce_op_name(op)),
                  std::string(dtype_name(input.dtype())), input.nbytes(),
-                 [this, input, output, op] { run_reduce_scatter(input, output, op); });
+                 [this, input, output, op](double shm_seconds) {
+                   run_reduce_scatter(input, output, op, shm_seconds);
+                 },
+                 inline_size(input.nbytes()));
 }
 
 WorkPtr MpiProcessGroup::all_gather(const Tensor& input, const Tensor& output) {
@@ -270,7 +313,7 @@ WorkPtr MpiProcessGroup::all_gather(const Tensor& input, const Tensor& output) {
   detail::check_multiple("all_gather", input, output, size(), "input", "output");
   checked_count("all_gather", input.numel());
   return enqueue("all_gather", std::string(dtype_name(input.dtype())), output.nbytes(),
-                 [this, input, output] { run_all_gather(input, output); });
+                 [this, input, output](double) { run_all_gather(input, output); });
 }
 
 WorkPtr MpiProcessGroup::broadcast(const Tensor& tensor, int root) {
@@ -278,17 +321,17 @@ WorkPtr MpiProcessGroup::broadcast(const Tensor& tensor, int root) {
   detail::check_root("broadcast", root, size());
   return enqueue(detail::op_label("broadcast", fmt::format("root {}", root)),
                  std::string(dtype_name(tensor.dtype())), tensor.nbytes(),
-                 [this, tensor, root] { run_broadcast(tensor, root); });
+                 [this, tensor, root](double) { run_broadcast(tensor, root); });
 }
 
 WorkPtr MpiProcessGroup::barrier() {
-  return enqueue("barrier", "", 0, [this] { TORUS_MPI(MPI_Barrier(comm_)); });
+  return enqueue("barrier", "", 0, [this](double) { TORUS_MPI(MPI_Barrier(comm_)); });
 }
 
-void MpiProcessGroup::run_all_reduce(const Tensor& tensor, ReduceOp op) {
+void MpiProcessGroup::run_all_reduce(const Tensor& tensor, ReduceOp op, double shm_seconds) {
   const int64_t n = tensor.numel();
-  if (shm_ && tensor.nbytes() >= options_.shm_min_bytes) {
-    shm_->all_reduce(tensor.raw_data(), n, tensor.dtype(), op);
+  if (through_shm(tensor.nbytes(), false)) {
+    shm_->all_reduce(tensor.raw_data(), n, tensor.dtype(), op, shm_seconds);
     return;
   }
   if (tensor.dtype() == DType::bf16) {
@@ -315,10 +358,11 @@ void MpiProcessGroup::run_all_reduce(const Tensor& tensor, ReduceOp op) {
   }
 }
 
-void MpiProcessGroup::run_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
+void MpiProcessGroup::run_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op,
+                                         double shm_seconds) {
   const int count = static_cast<int>(output.numel());
-  if (shm_ && shm_->nodes() == 1 && input.nbytes() >= options_.shm_min_bytes) {
-    shm_->reduce_scatter(input.raw_data(), output.raw_data(), count, input.dtype(), op);
+  if (through_shm(input.nbytes(), true)) {
+    shm_->reduce_scatter(input.raw_data(), output.raw_data(), count, input.dtype(), op, shm_seconds);
     return;
   }
   if (input.dtype() == DType::bf16) {

@@ -2,7 +2,7 @@
 //
 // One communication thread per rank owns MPI: it initialises MPI (asking for
 // MPI_THREAD_MULTIPLE, so that abort_job can call MPI_Abort from any thread while that
-// thread is inside a collective), makes every collective call, and finalises MPI. Ops are
+// thread is inside a collective), makes every MPI collective call, and finalises MPI. Ops are
 // queued and run in issue order, so the caller's compute continues while they run.
 // Every MPI call is checked (TORUS_MPI); the group's communicator returns errors
 // instead of aborting. A wait() past the group's timeout throws CommTimeoutError with
@@ -13,7 +13,15 @@
 //
 // All-reduces of at least options.shm_min_bytes run through shared memory within each
 // node and MPI between nodes (ShmCollectives), when some node holds more than one rank;
-// so do reduce-scatters of that size when the whole world is one node.
+// so do reduce-scatters of that size when the whole world is one node. On one node, so do
+// all-reduces and reduce-scatters of at most options.shm_inline_max_bytes, and those run
+// on the caller's thread when no op is queued or running before them: a hand-off to the
+// communication thread costs more than the op (mpirun binds a rank to one core, which the
+// two threads then share). Which path an op takes depends only on what every rank knows
+// alike (its size, the layout of the nodes), never on the queue; where it runs does not
+// change its protocol. Shared memory on one node calls no MPI, so the caller's thread
+// makes no MPI calls either, except the stall inspector's after a timeout (allowed by
+// MPI_THREAD_MULTIPLE).
 //
 // bf16 reductions convert to f32 (in chunks of kBf16ChunkElements for all_reduce; the
 // whole input for reduce_scatter), reduce in f32 and round once: the result is the f32
@@ -69,6 +77,8 @@ class MpiProcessGroup final : public ProcessGroup {
   // All-reduces and reduce-scatters that went through shared memory so far (read after
   // their wait()).
   int64_t shm_ops() const { return shm_ ? shm_->calls() : 0; }
+  // Ops that ran on the caller's thread so far.
+  int64_t inline_ops() const { return inline_ops_.load(std::memory_order_relaxed); }
 
  private:
   // State the Work handles share with the group, so a handle may outlive it.
@@ -80,21 +90,35 @@ class MpiProcessGroup final : public ProcessGroup {
     WorldInfo world;
     OpTrace trace;
     std::atomic<bool> unusable{false};
+    std::atomic<int64_t> in_flight{0};  // ops posted to the thread whose body has not yet returned
     mutable std::mutex mutex;
     std::string unusable_reason;  // under mutex
     std::unique_ptr<StallInspector> inspector;  // last: its thread reads `trace`
   };
 
-  // Queues `run` (executed on the communication thread) as op `label` and returns its handle.
-  WorkPtr enqueue(std::string label, std::string dtype, size_t bytes, std::function<void()> run);
+  // An op's body; it gives shared-memory waits `shm_seconds` before they fail.
+  using Body = std::function<void(double shm_seconds)>;
+  // Queues `run` (executed on the communication thread) as op `label` and returns its
+  // handle; with `may_run_inline`, runs it on this thread instead if nothing is queued.
+  WorkPtr enqueue(std::string label, std::string dtype, size_t bytes, Body run,
+                  bool may_run_inline = false);
+  // Runs `body` as `work`: its trace states, its end, and what a failure does to the group.
+  // On the caller's thread (`posted` false), a shared-memory wait past the timeout ends the
+  // op as a wait() past the timeout would.
+  static void execute(Shared& shared, QueuedWork& work, const std::function<void()>& body,
+                      bool posted);
   static std::string timeout_message(const Shared& shared, const QueuedWork& work, double waited,
                                      bool started);
+  // The path of a reduction of `bytes` (the same on every rank).
+  bool through_shm(size_t bytes, bool needs_one_node) const;
+  bool inline_size(size_t bytes) const;
 
   // Communication thread only.
   void initialize();
   void finalize();
-  void run_all_reduce(const Tensor& tensor, ReduceOp op);
-  void run_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op);
+  // Communication thread, or the caller while that thread is idle (shared memory only).
+  void run_all_reduce(const Tensor& tensor, ReduceOp op, double shm_seconds);
+  void run_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op, double shm_seconds);
   void run_all_gather(const Tensor& input, const Tensor& output);
   void run_broadcast(const Tensor& tensor, int root);
 
@@ -104,6 +128,10 @@ class MpiProcessGroup final : public ProcessGroup {
   bool initialized_mpi_ = false;
   std::vector<float> scratch_in_, scratch_out_;  // f32 sums of bf16 data
   std::unique_ptr<ShmCollectives> shm_;            // null: off, or no node holds two ranks
+  // On the communication thread, shared-memory waits outlast the waiter's timeout (which
+  // reports the stall): they only keep the thread from waiting forever.
+  double shm_thread_seconds_ = 0;
+  std::atomic<int64_t> inline_ops_{0};
 
   mutable std::mutex enqueue_mutex_;  // sequence numbers follow queue order
   uint64_t next_sequence_ = 1;

@@ -12,8 +12,6 @@
 #include <cstring>
 #include <ctime>
 
-#include "kernels/common/error.h"
-
 namespace torus::comm {
 
 namespace {
@@ -46,7 +44,7 @@ inline void cpu_relax() { __builtin_ia32_pause(); }
 
 }  // namespace
 
-void NodeBarrier::arrive_and_wait() {
+void NodeBarrier::arrive_and_wait(const Deadline& deadline) {
   if (parties_ == 1) return;
   Words& w = *words_;
   const uint32_t generation = w.generation.load(std::memory_order_acquire);
@@ -70,14 +68,13 @@ void NodeBarrier::arrive_and_wait() {
   // seq_cst on both sides: either the last arrival sees this sleeper, or this sees its
   // new generation before sleeping (and futex_wait returns at once if it changed since).
   w.sleepers.fetch_add(1, std::memory_order_seq_cst);
-  const auto deadline = start + std::chrono::duration<double>(timeout_seconds_);
   while (w.generation.load(std::memory_order_seq_cst) == generation) {
-    if (Clock::now() > deadline) {
+    if (Clock::now() > deadline.at) {
       w.sleepers.fetch_sub(1, std::memory_order_seq_cst);
-      throw Error(fmt::format(
+      throw NodeBarrierTimeout(fmt::format(
           "shared-memory all-reduce: {} of the {} ranks of this node did not arrive within "
           "{:g} s (a rank died, or is stuck outside this collective)",
-          parties_ - w.arrived.load(), parties_, timeout_seconds_));
+          parties_ - w.arrived.load(), parties_, deadline.seconds));
     }
     futex_wait(w.generation, generation);
   }

@@ -7,9 +7,19 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
+#include "kernels/common/error.h"
+
 namespace torus::comm {
+
+// The other parties did not arrive by the deadline. Its own type, so a caller that waits
+// on the caller's thread can turn it into the process group's timeout report.
+class NodeBarrierTimeout : public Error {
+ public:
+  using Error::Error;
+};
 
 class NodeBarrier {
  public:
@@ -21,17 +31,21 @@ class NodeBarrier {
   };
   static_assert(std::atomic<uint32_t>::is_always_lock_free, "shared-memory atomics");
 
-  NodeBarrier(Words* words, int parties, double timeout_seconds)
-      : words_(words), parties_(static_cast<uint32_t>(parties)), timeout_seconds_(timeout_seconds) {}
+  // The end of a wait, and the limit it came from (for the message).
+  struct Deadline {
+    std::chrono::steady_clock::time_point at;
+    double seconds;
+  };
 
-  // Returns once every party has arrived; throws Error naming the wait if the others do
-  // not arrive within the timeout (a peer died or is stuck outside this collective).
-  void arrive_and_wait();
+  NodeBarrier(Words* words, int parties) : words_(words), parties_(static_cast<uint32_t>(parties)) {}
+
+  // Returns once every party has arrived; throws NodeBarrierTimeout if the others have not
+  // arrived by the deadline (a peer died or is stuck outside this collective).
+  void arrive_and_wait(const Deadline& deadline);
 
  private:
   Words* words_;
   uint32_t parties_;
-  double timeout_seconds_;
 };
 
 }  // namespace torus::comm

@@ -28,11 +28,16 @@ struct ProcessGroupOptions {
   // MPI backend: all-reduces (and, on one node, reduce-scatters) of at least shm_min_bytes
   // go through memory shared by the ranks of a node (shm_collectives.h), in rounds of
   // shm_chunk_bytes per rank; smaller ones, where MPI's latency is already low, go to MPI.
+  // When every rank is on one node, all-reduces and reduce-scatters of at most
+  // shm_inline_max_bytes go there too, and run on the caller's thread when nothing is queued
+  // before them (no hand-off to the communication thread; the call returns once the op is
+  // done); 0 turns that off.
   // The environment overrides them: TORUS_SHM=0 turns it off, TORUS_SHM_MIN_BYTES=N,
-  // TORUS_SHM_CHUNK_BYTES=N.
+  // TORUS_SHM_CHUNK_BYTES=N, TORUS_SHM_INLINE_MAX_BYTES=N.
   bool shared_memory = true;
   size_t shm_min_bytes = size_t{16} << 10;  // measured: below it MPI wins, above it shared memory
   size_t shm_chunk_bytes = size_t{1} << 20;
+  size_t shm_inline_max_bytes = size_t{64} << 10;
   int shm_ranks_per_node = 0;  // > 0: pretend nodes of that many ranks (tests); 0: real nodes
 };
 

@@ -2,6 +2,7 @@
 #include "distributed/comm/shm_collectives.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -61,8 +62,7 @@ void dispatch_reducible(DType dtype, const char* what, F&& f) {
 
 }  // namespace
 
-ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, double timeout_seconds,
-                           int ranks_per_node)
+ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, int ranks_per_node)
     : chunk_bytes_(round_up(std::max<size_t>(chunk_bytes, kLine), kLine)) {
   int rank = 0;
   TORUS_MPI(MPI_Comm_rank(world, &rank));
@@ -102,7 +102,7 @@ ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, double timeou
   if (node_rank_ == 0) new (words) NodeBarrier::Words{};
   TORUS_MPI(MPI_Win_sync(window_));
   TORUS_MPI(MPI_Barrier(node_));
-  barrier_ = std::make_unique<NodeBarrier>(words, node_size_, timeout_seconds);
+  barrier_ = std::make_unique<NodeBarrier>(words, node_size_);
 }
 
 void ShmCollectives::shut_down() {
@@ -118,16 +118,24 @@ char* ShmCollectives::slot(int local_rank) const {
   return base_ + kLine + static_cast<size_t>(local_rank) * chunk_bytes_;
 }
 
-void ShmCollectives::all_reduce(void* data, int64_t count, DType dtype, ReduceOp op) {
-  ++calls_;
+void ShmCollectives::start(double timeout_seconds) {
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  deadline_ = {std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                      std::chrono::duration<double>(timeout_seconds)),
+               timeout_seconds};
+}
+
+void ShmCollectives::all_reduce(void* data, int64_t count, DType dtype, ReduceOp op, double timeout_seconds) {
+  start(timeout_seconds);
   dispatch_reducible(dtype, "all-reduce", [&]<class T, class Acc>(MPI_Datatype acc_type) {
     reduce<T, Acc>(static_cast<T*>(data), count, op, acc_type);
   });
 }
 
-void ShmCollectives::reduce_scatter(const void* input, void* output, int64_t count, DType dtype, ReduceOp op) {
+void ShmCollectives::reduce_scatter(const void* input, void* output, int64_t count, DType dtype, ReduceOp op,
+                                    double timeout_seconds) {
   TORUS_CHECK(nodes_ == 1, "shared-memory reduce-scatter: the ranks span {} nodes", nodes_);
-  ++calls_;
+  start(timeout_seconds);
   dispatch_reducible(dtype, "reduce-scatter", [&]<class T, class Acc>(MPI_Datatype) {
     scatter_reduce<T, Acc>(static_cast<const T*>(input), static_cast<T*>(output), count, op);
   });
@@ -150,7 +158,7 @@ void ShmCollectives::scatter_reduce(const T* input, T* output, int64_t count, Re
       std::memcpy(reinterpret_cast<T*>(slot(node_rank_)) + q * round, input + q * count + offset,
                   static_cast<size_t>(n) * sizeof(T));
     }
-    barrier_->arrive_and_wait();
+    arrive_and_wait();
     for (int q = 0; q < node_size_; ++q)
       sources[static_cast<size_t>(q)] = q == node_rank_ ? input + q * count + offset
                                                          : reinterpret_cast<const T*>(slot(q)) + node_rank_ * round;
@@ -159,7 +167,7 @@ void ShmCollectives::scatter_reduce(const T* input, T* output, int64_t count, Re
       sum_in_rank_order(sources, b, m, sum);
       for (int64_t i = 0; i < m; ++i) output[offset + b + i] = static_cast<T>(average ? sum[i] / divisor : sum[i]);
     }
-    barrier_->arrive_and_wait();  // the slots are read: the next round may write them
+    arrive_and_wait();  // the slots are read: the next round may write them
   }
 }
 
@@ -183,7 +191,7 @@ void ShmCollectives::reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype ac
       std::memcpy(reinterpret_cast<T*>(slot(node_rank_)) + r.begin, chunk + r.begin,
                   static_cast<size_t>(r.end - r.begin) * sizeof(T));
     }
-    barrier_->arrive_and_wait();
+    arrive_and_wait();
 
     // 3. Sum this rank's portion in local-rank order, a block at a time.
     const Range own = portion(n, node_rank_, node_size_);
@@ -197,13 +205,13 @@ void ShmCollectives::reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype ac
         for (int64_t i = 0; i < m; ++i) chunk[b + i] = static_cast<T>(average ? sum[i] / divisor : sum[i]);
       }
     }
-    barrier_->arrive_and_wait();
+    arrive_and_wait();
 
     // 4. Between nodes: the leaders sum the nodes' results in place.
     if (across_nodes) {
       if (leaders_ != MPI_COMM_NULL)
         TORUS_MPI(MPI_Allreduce(MPI_IN_PLACE, result, static_cast<int>(n), acc_type, MPI_SUM, leaders_));
-      barrier_->arrive_and_wait();
+      arrive_and_wait();
     }
 
     // 5. Copy the result out (on one node, this rank's own portion is in place already).

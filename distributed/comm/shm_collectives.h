@@ -21,9 +21,10 @@
 // arithmetic as the all-reduce, so a sharded gradient has the bits of the all-reduced one.
 //
 // Every call must be made by every rank of the world, in the same order (the collective
-// rule); the object belongs to the communication thread.
+// rule), and one thread at a time may use the object.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -38,24 +39,27 @@ class ShmCollectives {
  public:
   // Collective over `world`. `ranks_per_node` > 0 pretends the node holds only that many
   // consecutive ranks (tests of the between-node path on one machine); 0 is the real node.
-  ShmCollectives(MPI_Comm world, size_t chunk_bytes, double timeout_seconds, int ranks_per_node = 0);
+  ShmCollectives(MPI_Comm world, size_t chunk_bytes, int ranks_per_node = 0);
   // Collective: frees the window and communicators. Not called after a failed op (the
   // ranks are out of step); the process ends then and takes the memory with it.
   void shut_down();
   ShmCollectives(const ShmCollectives&) = delete;
   ShmCollectives& operator=(const ShmCollectives&) = delete;
 
-  // In place over the world; dtypes and ops as ProcessGroup::all_reduce.
-  void all_reduce(void* data, int64_t count, DType dtype, ReduceOp op);
+  // In place over the world; dtypes and ops as ProcessGroup::all_reduce. Throws
+  // NodeBarrierTimeout if the node's other ranks have not all joined within
+  // `timeout_seconds` of the start.
+  void all_reduce(void* data, int64_t count, DType dtype, ReduceOp op, double timeout_seconds);
   // As ProcessGroup::reduce_scatter: `input` holds world x `count` elements, `output`
   // receives this rank's `count`. Only where nodes() == 1.
-  void reduce_scatter(const void* input, void* output, int64_t count, DType dtype, ReduceOp op);
+  void reduce_scatter(const void* input, void* output, int64_t count, DType dtype, ReduceOp op,
+                      double timeout_seconds);
 
   // False when no node holds two ranks: nothing to share, MPI alone is better.
   bool worthwhile() const { return largest_node_ > 1; }
   int node_ranks() const { return node_size_; }
   int nodes() const { return nodes_; }
-  int64_t calls() const { return calls_; }
+  int64_t calls() const { return calls_.load(std::memory_order_relaxed); }
 
  private:
   template <class T, class Acc>
@@ -63,6 +67,8 @@ class ShmCollectives {
   template <class T, class Acc>
   void scatter_reduce(const T* input, T* output, int64_t count, ReduceOp op);
   char* slot(int local_rank) const;
+  void start(double timeout_seconds);
+  void arrive_and_wait() { barrier_->arrive_and_wait(deadline_); }
 
   MPI_Comm node_ = MPI_COMM_NULL;
   MPI_Comm leaders_ = MPI_COMM_NULL;  // local rank 0 of each node; null on the others
@@ -75,7 +81,10 @@ class ShmCollectives {
   size_t chunk_bytes_;
   char* base_ = nullptr;  // the window as this process maps it: barrier, slots, result
   std::unique_ptr<NodeBarrier> barrier_;
-  int64_t calls_ = 0;
+  NodeBarrier::Deadline deadline_{};  // of the op running now
+  // Read by any thread; the ops themselves run on one thread at a time (the
+  // communication thread, or the caller while that thread is idle).
+  std::atomic<int64_t> calls_{0};
 };
 
 }  // namespace torus::comm

@@ -56,6 +56,8 @@ std::unique_ptr<ProcessGroup> make_process_group(const ProcessGroupOptions& opti
     if (const char* shm = std::getenv("TORUS_SHM")) mpi.shared_memory = std::string(shm) != "0";
     if (const std::optional<int> min_bytes = env_int("TORUS_SHM_MIN_BYTES")) mpi.shm_min_bytes = static_cast<size_t>(*min_bytes);
     if (const std::optional<int> chunk = env_int("TORUS_SHM_CHUNK_BYTES")) mpi.shm_chunk_bytes = static_cast<size_t>(*chunk);
+    if (const std::optional<int> inline_max = env_int("TORUS_SHM_INLINE_MAX_BYTES"))
+      mpi.shm_inline_max_bytes = static_cast<size_t>(*inline_max);
     return std::make_unique<MpiProcessGroup>(mpi);
   }
   return std::make_unique<LocalProcessGroup>(options);
