@@ -4,7 +4,7 @@
 W2 GPT (bench/configs/train_w2_ddp.yaml: per-rank batch 16, 1 thread per rank) on 2 ranks, each
 variant against plain data parallelism (stage 0) measured in the same rounds:
   dp                  distributed.zero_stage=0 (the reference)
-  zero1, zero2        distributed.zero_stage=1, 2
+  zero1, zero2, zero3 distributed.zero_stage=1, 2, 3
   reproducible_2      distributed.reproducible=true, 2 shards (one per rank: the exact sum alone)
   reproducible_8      8 shards of 4 sequences (4 backward passes per rank per step)
 Rounds run every variant once, the order rotating by one each round. Per variant: median step
@@ -30,10 +30,11 @@ VARIANTS = {
     "dp": [],
     "zero1": ["distributed.zero_stage=1"],
     "zero2": ["distributed.zero_stage=2"],
+    "zero3": ["distributed.zero_stage=3"],
     "reproducible_2": ["distributed.reproducible=true", "distributed.reproducible_shards=2"],
     "reproducible_8": ["distributed.reproducible=true", "distributed.reproducible_shards=8"],
 }
-MEMORY = re.compile(r"\[rank 0\] memory on this rank: parameters ([0-9.]+) MiB, gradients ([0-9.]+) MiB, "
+MEMORY = re.compile(r"\[rank 0\] memory on this rank: parameters ([0-9.]+) MiB[^,]*, gradients ([0-9.]+) MiB, "
                     r"optimizer state ([0-9.]+) MiB")
 
 

@@ -29,8 +29,6 @@ namespace {
 std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& config) {
   TORUS_CHECK(config.resume().empty(), "resume: resuming from checkpoints is not built yet (got '{}')",
               config.resume());
-  TORUS_CHECK(config.distributed().zero_stage() != 3,
-              "distributed.zero_stage: stage 3 (parameters sharded between uses) is not built yet; 1 and 2 are");
   std::vector<std::string> warnings;
   if (config.checkpoint().every_steps() > 0)
     warnings.push_back(fmt::format("checkpoint.every_steps {}: periodic checkpoints are not written yet; the run "
@@ -88,6 +86,13 @@ int64_t bytes_of(const std::vector<Tensor>& tensors) {
 // What this rank holds between steps, by kind, and the host allocator's own count.
 std::string memory_report(const Layer& model, const optim::Optimizer& optimizer, const Parallelism& p) {
   const std::vector<Tensor> parameters = model.parameters();
+  int64_t parameter_bytes = bytes_of(parameters);
+  std::string gathered;
+  if (p.zero && p.zero->stage() == 3) {
+    const parallel::ZeroMemory zero = p.zero->memory();
+    parameter_bytes = zero.parameters;
+    gathered = fmt::format(" (at most {:.3f} MiB gathered at once)", static_cast<double>(zero.peak_gathered) / (1 << 20));
+  }
   int64_t gradients = 0;
   if (p.zero || p.exact_sum) {
     gradients = (p.zero ? p.zero->memory().gradients : 0) + (p.exact_sum ? p.exact_sum->buffer_bytes() : 0);
@@ -102,9 +107,9 @@ std::string memory_report(const Layer& model, const optim::Optimizer& optimizer,
   for (const auto& [name, t] : optimizer.named_state()) state.push_back(t);
   const AllocatorStats host = HostAllocator::instance().stats();
   constexpr double kMiB = 1 << 20;
-  return fmt::format("memory on this rank: parameters {:.2f} MiB, gradients {:.2f} MiB, optimizer state {:.2f} MiB; "
-                     "host allocator {:.2f} MiB in use, peak {:.2f} MiB",
-                     bytes_of(parameters) / kMiB, gradients / kMiB, bytes_of(state) / kMiB,
+  return fmt::format("memory on this rank: parameters {:.3f} MiB{}, gradients {:.3f} MiB, optimizer state {:.3f} MiB; "
+                     "host allocator {:.3f} MiB in use, peak {:.3f} MiB",
+                     parameter_bytes / kMiB, gathered, gradients / kMiB, bytes_of(state) / kMiB,
                      host.allocated_bytes / kMiB, host.peak_allocated_bytes / kMiB);
 }
 

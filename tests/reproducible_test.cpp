@@ -1,8 +1,8 @@
 // Reproducible mode (distributed.reproducible): for a fixed global batch and one thread
 // per rank, `torus train` on 1, 2, 3 and 4 ranks writes bit-for-bit the same weights after
 // 20 steps and logs the same losses, for the MLP (SGD with momentum) and the GPT (AdamW,
-// which amplifies any difference in the low bits of a gradient), with ZeRO stages 1 and 2
-// or without; the mode trains like the standard one; and its config rules name the fields
+// which amplifies any difference in the low bits of a gradient), with ZeRO stages 1, 2 and
+// 3 or without; the mode trains like the standard one; and its config rules name the fields
 // they concern.
 #include <gtest/gtest.h>
 
@@ -71,7 +71,7 @@ TEST_P(ReproducibleRun, WithZeroEveryRankCountWritesTheBitsOfNoSharding) {
   // The optimizer's update is elementwise, so sharding its state changes no bit either.
   const std::string weights = read_file(train(1, "plain") / "final.safetensors");
   ASSERT_FALSE(weights.empty());
-  for (int stage : {1, 2}) {
+  for (int stage : {1, 2, 3}) {
     for (int ranks : {1, 2, 3, 4}) {
       const fs::path run =
           train(ranks, fmt::format("zero{}_r{}", stage, ranks), fmt::format("distributed.zero_stage={}", stage));

@@ -1,4 +1,5 @@
-// ZeRO stages 1 and 2 (see zero_sharding.h).
+// ZeRO stages 1, 2 and 3 (see zero_sharding.h): the shard layout and the gradients' way
+// into the shard. Stage 3's gathering of parameters is in zero_parameter_gathering.cpp.
 #include "distributed/parallel/zero_sharding.h"
 
 #include <cmath>
@@ -19,34 +20,43 @@ int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
 }  // namespace
 
-ZeroSharding::ZeroSharding(Module& model, comm::ProcessGroup& group, const ZeroOptions& options)
-    : group_(group), stage_(options.stage), reduce_gradients_(options.reduce_gradients) {
-  TORUS_CHECK(options.stage == 1 || options.stage == 2,
-              "ZeRO: stage {} is not built (1: optimizer state, 2: also gradients)", options.stage);
+ZeroSharding::ZeroSharding(Layer& model, comm::ProcessGroup& group, const ZeroOptions& options)
+    : group_(group), stage_(options.stage), reduce_gradients_(options.reduce_gradients), model_(model) {
+  TORUS_CHECK(options.stage >= 1 && options.stage <= 3,
+              "ZeRO: stage {} does not exist (1: optimizer state, 2: also gradients, 3: also parameters)",
+              options.stage);
   TORUS_CHECK(options.bucket_mb > 0, "ZeRO: bucket_mb must be positive, got {}", options.bucket_mb);
-  const auto bucket_elements = static_cast<int64_t>(options.bucket_mb * (1 << 20)) / 4;
-  std::vector<Tensor> parameters = model.parameters();
-  // Reverse registration order: the last layers' gradients are final first.
-  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
-    const Tensor& p = *it;
-    TORUS_CHECK(p.is_contiguous() && p.device().is_cpu() && p.dtype() == DType::f32,
-                "ZeRO: parameters must be contiguous f32 host tensors, got {} {}", dtype_name(p.dtype()),
-                p.shape_str());
-    const int64_t used = buckets_.empty() ? 0 : buckets_.back().offsets.back() + buckets_.back().parameters.back().numel();
-    if (buckets_.empty() || used + p.numel() > bucket_elements) buckets_.emplace_back();
-    Bucket& b = buckets_.back();
-    b.offsets.push_back(b.parameters.empty() ? 0 : b.offsets.back() + b.parameters.back().numel());
-    b.parameters.push_back(p);
+  if (stage_ == 3) {
+    add_units(model);
+  } else {
+    // Reverse registration order: the last layers' gradients are final first.
+    const auto bucket_elements = static_cast<int64_t>(options.bucket_mb * (1 << 20)) / 4;
+    const NamedTensors parameters = model.named_parameters();
+    for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+      const int64_t used = buckets_.empty() ? 0 : used_elements_of(buckets_.back());
+      if (buckets_.empty() || used + it->second.numel() > bucket_elements) buckets_.emplace_back();
+      Bucket& b = buckets_.back();
+      b.offsets.push_back(used_elements_of(b));
+      b.parameters.push_back(it->second);
+      b.names.push_back(it->first);
+    }
   }
   int64_t shard_elements = 0;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     Bucket& b = buckets_[i];
-    b.padded = round_up(b.offsets.back() + b.parameters.back().numel(), kChunkAlignment * group.size());
+    for (size_t j = 0; j < b.parameters.size(); ++j) {
+      const Tensor& p = b.parameters[j];
+      TORUS_CHECK(p.is_contiguous() && p.device().is_cpu() && p.dtype() == DType::f32,
+                  "ZeRO: parameters must be contiguous f32 host tensors, got {} {} for '{}'", dtype_name(p.dtype()),
+                  p.shape_str(), b.names[j]);
+    }
+    b.padded = round_up(used_elements_of(b), kChunkAlignment * group.size());
     b.shard_offset = shard_elements;
     shard_elements += chunk(b);
     if (stage_ == 1) b.flat = Tensor::zeros({b.padded});
+    // Stage 3 needs to know when a unit's backward is over even without reducing.
+    if (!reduce_gradients_ && stage_ != 3) continue;
     for (const Tensor& p : b.parameters) {
-      if (!reduce_gradients_) break;
       std::weak_ptr<bool> alive = alive_;
       p.register_grad_ready_hook([this, alive, i](Tensor&) {
         if (alive.lock()) on_gradient_ready(i);
@@ -56,10 +66,14 @@ ZeroSharding::ZeroSharding(Module& model, comm::ProcessGroup& group, const ZeroO
   shard_ = Tensor::zeros({shard_elements});
   shard_.set_requires_grad();  // a leaf the optimizer updates (only ever through its .grad)
   shard_grad_ = Tensor::zeros({shard_elements});
+  if (stage_ == 3) install_forward_hooks(model);
 }
 
-// As DataParallel: queued ops hold their own references to the buffers they use.
-ZeroSharding::~ZeroSharding() { *alive_ = false; }
+std::vector<ZeroBucketLayout> ZeroSharding::layout() const {
+  std::vector<ZeroBucketLayout> out;
+  for (const Bucket& b : buckets_) out.push_back({b.names, b.offsets, b.padded, b.shard_offset});
+  return out;
+}
 
 Tensor& ZeroSharding::flat(Bucket& b) {
   if (!b.flat.defined()) b.flat = Tensor::empty({b.padded});
@@ -86,7 +100,10 @@ void ZeroSharding::broadcast_state() {
     pack_parameters(b);
     std::memcpy(shard_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
                 static_cast<size_t>(chunk(b)) * sizeof(float));
-    if (stage_ == 2) b.flat = Tensor();
+    if (stage_ >= 2) b.flat = Tensor();
+    // Stage 3: from here on the shard is the only copy.
+    if (stage_ == 3)
+      for (const Tensor& p : b.parameters) p.storage()->replace_memory(nullptr, {});
   }
 }
 
@@ -96,8 +113,15 @@ void ZeroSharding::prepare_backward(bool final) {
 }
 
 void ZeroSharding::on_gradient_ready(size_t bucket) {
-  if (!final_pass_) return;
   Bucket& b = buckets_[bucket];
+  if (stage_ == 3) {
+    // The unit's backward is over: its parameters go until the next forward.
+    if (++b.ready < static_cast<int64_t>(b.parameters.size())) return;
+    if (reduce_gradients_ && final_pass_) launch(b);
+    release(b);
+    return;
+  }
+  if (!final_pass_) return;
   if (++b.ready == static_cast<int64_t>(b.parameters.size())) launch(b);
 }
 
@@ -108,15 +132,16 @@ void ZeroSharding::take_reduced_gradients() {
     pack_gradients(b);
     std::memcpy(shard_grad_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
                 static_cast<size_t>(chunk(b)) * sizeof(float));
-    if (stage_ == 2) b.flat = Tensor();
+    if (stage_ >= 2) b.flat = Tensor();
     for (const Tensor& p : b.parameters) p.set_grad(Tensor());
+    if (stage_ == 3) release(b);
   }
   shard_.set_grad(shard_grad_);
 }
 
 void ZeroSharding::pack_gradients(Bucket& b) {
   float* out = flat(b).data<float>();
-  const int64_t used = b.offsets.back() + b.parameters.back().numel();
+  const int64_t used = used_elements_of(b);
   std::memset(out + used, 0, static_cast<size_t>(b.padded - used) * sizeof(float));
   for (size_t j = 0; j < b.parameters.size(); ++j) {
     const Tensor grad = b.parameters[j].grad();
@@ -133,10 +158,11 @@ void ZeroSharding::launch(Bucket& b) {
   pack_gradients(b);
   if (stage_ == 1) {
     b.work = group_.all_reduce(b.flat, comm::ReduceOp::average);
-  } else {
-    b.work = group_.reduce_scatter(b.flat, shard_grad_.narrow(0, b.shard_offset, chunk(b)),
-                                   comm::ReduceOp::average);
+    return;
   }
+  if (stage_ == 3)
+    for (const Tensor& p : b.parameters) p.set_grad(Tensor());  // flat has them now
+  b.work = group_.reduce_scatter(b.flat, chunk_of(shard_grad_, b), comm::ReduceOp::average);
 }
 
 void ZeroSharding::finish_gradients() {
@@ -154,6 +180,7 @@ void ZeroSharding::finish_gradients() {
       b.flat = Tensor();
     }
     for (const Tensor& p : b.parameters) p.set_grad(Tensor());  // the shard holds what is needed
+    if (stage_ == 3) release(b);
   }
   shard_.set_grad(shard_grad_);
 }
@@ -173,9 +200,14 @@ double ZeroSharding::clip_grad_norm(double max_norm) {
 }
 
 void ZeroSharding::gather_parameters() {
+  if (stage_ == 3) {
+    // The next forward gathers each unit as it comes; the first ones can start now.
+    if (model_unit_) start_gather(buckets_[0]);
+    if (!forward_order_.empty()) start_gather(buckets_[forward_order_[0]]);
+    return;
+  }
   std::vector<comm::WorkPtr> pending;
-  for (Bucket& b : buckets_)
-    pending.push_back(group_.all_gather(shard_.narrow(0, b.shard_offset, chunk(b)), flat(b)));
+  for (Bucket& b : buckets_) pending.push_back(group_.all_gather(chunk_of(shard_, b), flat(b)));
   NoGradGuard no_grad;
   for (size_t k = 0; k < buckets_.size(); ++k) {
     Bucket& b = buckets_[k];
@@ -190,10 +222,13 @@ void ZeroSharding::gather_parameters() {
 ZeroMemory ZeroSharding::memory() const {
   ZeroMemory m;
   for (const Bucket& b : buckets_) {
-    for (const Tensor& p : b.parameters) m.parameters += static_cast<int64_t>(p.nbytes());
+    if (stage_ != 3)
+      for (const Tensor& p : b.parameters) m.parameters += static_cast<int64_t>(p.nbytes());
     if (b.flat.defined()) m.gradients += static_cast<int64_t>(b.flat.nbytes());
   }
+  if (stage_ == 3) m.parameters = static_cast<int64_t>(shard_.nbytes()) + gathered_bytes_;
   m.gradients += static_cast<int64_t>(shard_grad_.nbytes());
+  m.peak_gathered = peak_gathered_bytes_;
   return m;
 }
 

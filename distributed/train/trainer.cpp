@@ -123,9 +123,12 @@ double Trainer::mean_over_ranks(double value) const {
 }
 
 void Trainer::save_weights(const std::string& file, int64_t step) const {
-  if (!run_.writer()) return;
-  io::save_safetensors((run_.path() / file).string(), model_.state_dict(),
-                       {{"format", "pt"}, {"step", std::to_string(step)}, {"model", options_.model_description}});
+  // ZeRO stage 3 holds shards between steps: every rank takes part in gathering them.
+  if (distributed_.zero != nullptr) distributed_.zero->materialize_parameters();
+  if (run_.writer())
+    io::save_safetensors((run_.path() / file).string(), model_.state_dict(),
+                         {{"format", "pt"}, {"step", std::to_string(step)}, {"model", options_.model_description}});
+  if (distributed_.zero != nullptr) distributed_.zero->release_parameters();
 }
 
 void Trainer::log_metrics(int64_t step, double loss, double lr, double seconds_since_log, int64_t samples_since_log) {

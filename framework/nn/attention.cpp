@@ -42,15 +42,15 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
               "got shape {}",
               c, h, options_.context, options_.context, c, x.shape_str());
   const int64_t b = x.size(0), t = x.size(1);
-  const std::vector<Tensor> qkv = split(c_attn_->forward(x), {c, c, c}, 2);  // 3 x (B, T, C)
+  const std::vector<Tensor> qkv = split((*c_attn_)(x), {c, c, c}, 2);  // 3 x (B, T, C)
   auto by_head = [&](const Tensor& u) { return u.view({b, t, h, d}).transpose(1, 2); };  // (B, H, T, D)
   const Tensor q = by_head(qkv[0]), k = by_head(qkv[1]), v = by_head(qkv[2]);
   Tensor scores = matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));  // (B, H, T, T)
   scores = masked_fill(scores, mask_.narrow(0, 0, t).narrow(1, 0, t),
                        -std::numeric_limits<double>::infinity());
-  const Tensor weights = attn_dropout_->forward(softmax(scores, -1));
+  const Tensor weights = (*attn_dropout_)(softmax(scores, -1));
   const Tensor y = matmul(weights, v).transpose(1, 2).reshape({b, t, c});  // (B, T, C)
-  return resid_dropout_->forward(c_proj_->forward(y));
+  return (*resid_dropout_)((*c_proj_)(y));
 }
 
 }  // namespace torus::nn

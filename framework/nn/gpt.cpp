@@ -47,8 +47,8 @@ Tensor Gpt::forward(const Tensor& indices) const {
   TORUS_CHECK(indices.dtype() == DType::i64 || indices.dtype() == DType::i32,
               "Gpt: token indices must be i64 or i32, got {}", dtype_name(indices.dtype()));
   const int64_t t = indices.size(1);
-  Tensor x = wte_->forward(indices) + wpe_->forward(Tensor::arange(t, DType::i64));  // (B, T, C)
-  x = ln_f_->forward(h_->forward(drop_->forward(x)));
+  Tensor x = (*wte_)(indices) + (*wpe_)(Tensor::arange(t, DType::i64));  // (B, T, C)
+  x = (*ln_f_)((*h_)((*drop_)(x)));
   return linear(x, head_weight());  // (B, T, V)
 }
 

@@ -124,4 +124,10 @@ int64_t Module::parameter_count() const {
   return n;
 }
 
+void Layer::set_forward_hooks(std::shared_ptr<const ForwardHooks> hooks) {
+  TORUS_CHECK(hooks == nullptr || hooks_ == nullptr, "set_forward_hooks: this layer has hooks already");
+  TORUS_CHECK(hooks == nullptr || (hooks->before && hooks->after), "set_forward_hooks: both hooks are needed");
+  hooks_ = std::move(hooks);
+}
+
 }  // namespace torus

@@ -75,8 +75,27 @@ class Module {
 // generator is shared state held by pointer.
 class Layer : public Module {
  public:
+  // Run around every call through operator(): before(), then forward, then after(output),
+  // whose result the caller gets. ZeRO stage 3 gathers a module's parameters before its
+  // forward, frees them after, and marks the output so backward gathers them again.
+  struct ForwardHooks {
+    std::function<void()> before;
+    std::function<Tensor(const Tensor& output)> after;
+  };
+
   virtual Tensor forward(const Tensor& x) const = 0;
-  Tensor operator()(const Tensor& x) const { return forward(x); }
+  // forward with the hooks around it: how parents call their children.
+  Tensor operator()(const Tensor& x) const {
+    if (!hooks_) return forward(x);
+    hooks_->before();
+    return hooks_->after(forward(x));
+  }
+  // One set per layer; null removes them.
+  void set_forward_hooks(std::shared_ptr<const ForwardHooks> hooks);
+  bool has_forward_hooks() const { return hooks_ != nullptr; }
+
+ private:
+  std::shared_ptr<const ForwardHooks> hooks_;
 };
 
 }  // namespace torus

@@ -18,7 +18,7 @@ Tensor Sequential::forward(const Tensor& x) const {
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     try {
-      h = layers_[i]->forward(h);
+      h = (*layers_[i])(h);
     } catch (const ValueError& e) {
       throw ValueError(fmt::format("Sequential layer {}: {}", i, e.what()));
     }

@@ -15,7 +15,7 @@ TransformerMlp::TransformerMlp(const AttentionOptions& options, Generator& gen,
 }
 
 Tensor TransformerMlp::forward(const Tensor& x) const {
-  return dropout_->forward(c_proj_->forward(gelu_->forward(c_fc_->forward(x))));
+  return (*dropout_)((*c_proj_)((*gelu_)((*c_fc_)(x))));
 }
 
 TransformerBlock::TransformerBlock(const AttentionOptions& options, Generator& gen,
@@ -28,8 +28,8 @@ TransformerBlock::TransformerBlock(const AttentionOptions& options, Generator& g
 }
 
 Tensor TransformerBlock::forward(const Tensor& x) const {
-  const Tensor h = x + attn_->forward(ln_1_->forward(x));
-  return h + mlp_->forward(ln_2_->forward(h));
+  const Tensor h = x + (*attn_)((*ln_1_)(x));
+  return h + (*mlp_)((*ln_2_)(h));
 }
 
 }  // namespace torus::nn

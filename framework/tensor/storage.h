@@ -24,6 +24,15 @@ class Storage {
   }
 
   void* data() const { return data_; }
+  bool has_memory() const { return data_ != nullptr || nbytes_ == 0; }
+  // Frees the current memory and takes `data` (nbytes() of it, or null: none) in its
+  // place. Tensors and the autograd graph's saved views keep this Storage while ZeRO
+  // stage 3 frees a parameter's memory after use and gathers it back before the next.
+  void replace_memory(void* data, std::function<void(void*)> release) {
+    if (release_) release_(data_);
+    data_ = data;
+    release_ = std::move(release);
+  }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
 

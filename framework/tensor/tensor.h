@@ -96,6 +96,10 @@ class Tensor {
     return static_cast<T*>(raw_data());
   }
   void* raw_data() const {
+    TORUS_CHECK(impl().storage->has_memory(),
+                "tensor '{}' {} has no memory: its storage was released (a ZeRO stage 3 parameter used outside "
+                "the forward and backward of the module that owns it)",
+                impl().name, shape_str());
     return static_cast<char*>(impl().storage->data()) + impl().offset * element_size();
   }
   // The single value of a one-element tensor, converted to double.
