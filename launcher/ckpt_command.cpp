@@ -3,8 +3,6 @@
 // files and checkpoint directories come with the checkpoint issue.
 #include "launcher/ckpt_command.h"
 
-#include <zlib.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -12,22 +10,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "framework/io/durable_file.h"
 #include "framework/io/safetensors.h"
 
 namespace torus::cli {
 namespace {
-
-uint32_t crc32_of(const uint8_t* bytes, uint64_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  uint64_t left = size;
-  while (left > 0) {  // crc32 takes a 32-bit length
-    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(left, 1u << 30));
-    crc = crc32(crc, bytes, chunk);
-    bytes += chunk;
-    left -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 void inspect(const std::string& path, bool as_json) {
   const std::string extension = std::filesystem::path(path).extension().string();
@@ -39,7 +26,7 @@ void inspect(const std::string& path, bool as_json) {
   const io::MappedSafetensors file = io::map_safetensors(path);
   const auto& entries = file.index.entries;
   auto crc_of = [&](const io::SafetensorsEntry& e) {
-    return fmt::format("{:08x}", crc32_of(file.bytes_of(e), e.end - e.begin));
+    return fmt::format("{:08x}", io::crc32_of(file.bytes_of(e), e.end - e.begin));
   };
   if (as_json) {
     nlohmann::ordered_json doc = {{"file", path}, {"format", "safetensors"}, {"metadata", file.index.metadata}};

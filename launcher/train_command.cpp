@@ -2,7 +2,9 @@
 // from it, then train (writing the run directory) or evaluate given weights.
 #include "launcher/train_command.h"
 
+#include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <memory>
 #include <vector>
 
@@ -20,21 +22,16 @@
 #include "kernels/cpu/parallel.h"
 #include "launcher/config_command.h"
 #include "launcher/config_yaml.h"
+#include "launcher/train_checkpoint.h"
 #include "launcher/train_setup.h"
 
 namespace torus::cli {
 namespace {
 
 // Fields whose machinery is not built yet are refused rather than silently ignored.
-std::vector<std::string> check_unbuilt_features(const config::ExperimentConfig& config) {
-  TORUS_CHECK(config.resume().empty(), "resume: resuming from checkpoints is not built yet (got '{}')",
-              config.resume());
-  std::vector<std::string> warnings;
-  if (config.checkpoint().every_steps() > 0)
-    warnings.push_back(fmt::format("checkpoint.every_steps {}: periodic checkpoints are not written yet; the run "
-                                   "writes final.safetensors at the end",
-                                   config.checkpoint().every_steps()));
-  return warnings;
+void check_unbuilt_features(const config::ExperimentConfig& config) {
+  TORUS_CHECK(config.checkpoint().format() != config::CheckpointFormat::hdf5,
+              "checkpoint.format: hdf5 checkpoints are not built yet; safetensors is");
 }
 
 // How gradients meet across ranks: data parallelism, or reproducible mode and/or ZeRO
@@ -114,19 +111,34 @@ std::string memory_report(const Layer& model, const optim::Optimizer& optimizer,
 }
 
 void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group) {
-  const std::vector<std::string> warnings = check_unbuilt_features(config);
+  check_unbuilt_features(config);
   const int rank = group.rank(), world = group.size();
   RunSetup setup = make_run_setup(config, /*for_training=*/true, rank, world);
+  const std::filesystem::path checkpoints = checkpoints_dir(config, setup.run_dir);
+  std::vector<std::string> notes;
+  const std::optional<checkpoint::LoadedCheckpoint> resumed = find_resume_point(config, checkpoints, notes);
+  std::optional<int64_t> resumed_step;
+  if (resumed) {
+    setup.model->load_state_dict(resumed->model, /*strict=*/true);
+    resumed_step = resumed->state.step;
+    notes.push_back(fmt::format("resumed from {} (step {}, saved by {} rank{}, ZeRO stage {})", resumed->path.string(),
+                                resumed->state.step, resumed->state.world, resumed->state.world > 1 ? "s" : "",
+                                resumed->state.zero_stage));
+  }
   // Rank 0 makes the run directory; the others then add their lines to its train.log.
   std::unique_ptr<train::RunDirectory> run;
-  if (rank == 0) run = std::make_unique<train::RunDirectory>(setup.run_dir, /*writer=*/true, rank);
+  if (rank == 0) run = std::make_unique<train::RunDirectory>(setup.run_dir, /*writer=*/true, rank, resumed_step);
   if (world > 1) group.barrier()->wait();
   if (rank != 0) run = std::make_unique<train::RunDirectory>(setup.run_dir, /*writer=*/false, rank);
-  run->write_resolved_config(config::to_yaml(config));
+  run->write_resolved_config(config::to_yaml(config));  // resuming rewrites it: the config may change
   run->log(fmt::format("rank {} of {} on {} (local rank {} of {}), {} threads, {} process group", rank, world,
                        group.host_name(), group.local_rank(), group.local_size(), cpu::num_threads(),
                        group.backend_name()));
   Parallelism parallelism = make_parallelism(config, setup, group);
+  if (resumed) {
+    restore_optimizer(*resumed, *setup.optimizer, parallelism.zero.get());
+    if (setup.dropout_generator) setup.dropout_generator->set_offset(resumed->state.dropout_offset);
+  }
   if (rank == 0) {
     const std::string header = fmt::format(
         "run {} in {}: {}; train {} samples of {}, eval {}; {} steps of {} samples over {} rank{} x {} thread{}{}",
@@ -137,14 +149,30 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
         parallelism.description);
     run->log(header);
     fmt::print("{}\n", header);
-    for (const std::string& warning : warnings) {
-      run->log("warning: " + warning);
-      fmt::print("warning: {}\n", warning);
+    for (const std::string& note : notes) {
+      run->log(note);
+      fmt::print("{}\n", note);
     }
   }
   train::Trainer trainer(*setup.model, *setup.optimizer, *setup.schedule, *setup.train_loader,
                          setup.eval_loader.get(), *run, setup.trainer,
                          {&group, parallelism.data_parallel.get(), parallelism.exact_sum.get(), parallelism.zero.get()});
+  const std::string config_yaml = config::to_yaml(config);
+  trainer.set_checkpointing(config.checkpoint().every_steps(), [&](int64_t step, const data::LoaderPosition& next) {
+    const auto start = std::chrono::steady_clock::now();
+    const checkpoint::TrainingState state{step,
+                                          next,
+                                          setup.dropout_generator ? setup.dropout_generator->offset() : 0,
+                                          setup.optimizer->step_count(),
+                                          world,
+                                          config.distributed().zero_stage()};
+    const checkpoint::CheckpointSource source{setup.model.get(), setup.optimizer.get(), parallelism.zero.get(), &group,
+                                              config_yaml};
+    const auto dir = checkpoint::save_checkpoint(checkpoints, state, source, config.checkpoint().keep_last());
+    run->log(fmt::format("checkpoint at step {} committed: {} ({:.2f} s)", step, dir.string(),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
+  });
+  if (resumed) trainer.resume_from(resumed->state.step, resumed->state.position);
   trainer.run();
   run->log(memory_report(*setup.model, *setup.optimizer, parallelism));
 }

@@ -141,7 +141,7 @@ nn::Activation activation_of(config::Activation::Value a) {
 }
 
 std::shared_ptr<Layer> make_model(const ExperimentConfig& c, const data::SampleSpec& input, Generator& gen,
-                                  std::string& description) {
+                                  std::string& description, std::shared_ptr<Generator>& dropout_generator) {
   const auto& m = c.model();
   std::shared_ptr<Layer> model;
   switch (m.kind()) {
@@ -193,6 +193,7 @@ std::shared_ptr<Layer> make_model(const ExperimentConfig& c, const data::SampleS
                   o.context);
       auto dropout_gen = std::make_shared<Generator>(static_cast<uint64_t>(c.seed()) + 1);
       model = nn::make_gpt(o, gen, dropout_gen);
+      dropout_generator = dropout_gen;
       description = fmt::format("gpt vocab {} context {} d_model {} layers {} heads {}{}", o.vocab, o.context,
                                 o.d_model, o.layers, o.heads, o.tied_head ? " tied head" : "");
       break;
@@ -260,7 +261,7 @@ RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, int rank, 
   make_datasets(c, setup);
 
   Generator init(static_cast<uint64_t>(c.seed()));
-  setup.model = make_model(c, setup.train_set->input_spec(), init, setup.model_description);
+  setup.model = make_model(c, setup.train_set->input_spec(), init, setup.model_description, setup.dropout_generator);
   if (!c.init_from().empty())
     setup.model->load_state_dict(io::load_safetensors(c.init_from()).tensors, /*strict=*/true);
 

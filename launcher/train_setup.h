@@ -14,6 +14,7 @@
 #include "framework/optim/factory.h"
 #include "framework/optim/optimizer.h"
 #include "framework/optim/schedule.h"
+#include "framework/tensor/random.h"
 #include "launcher/config.h"
 
 namespace torus::cli {
@@ -27,6 +28,7 @@ struct RunSetup {
   train::TrainerOptions trainer;
   std::filesystem::path run_dir;
   std::string model_description;  // one line: kind, shape and parameter count
+  std::shared_ptr<Generator> dropout_generator;  // null for models without dropout; checkpointed
 };
 
 // Everything for `torus train` (with `for_training`) or for `torus eval` (the model and

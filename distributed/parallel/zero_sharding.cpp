@@ -2,6 +2,7 @@
 // into the shard. Stage 3's gathering of parameters is in zero_parameter_gathering.cpp.
 #include "distributed/parallel/zero_sharding.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -72,6 +73,34 @@ ZeroSharding::ZeroSharding(Layer& model, comm::ProcessGroup& group, const ZeroOp
 std::vector<ZeroBucketLayout> ZeroSharding::layout() const {
   std::vector<ZeroBucketLayout> out;
   for (const Bucket& b : buckets_) out.push_back({b.names, b.offsets, b.padded, b.shard_offset});
+  return out;
+}
+
+std::vector<ZeroPiece> ZeroSharding::owned_pieces() const {
+  std::vector<ZeroPiece> pieces;
+  for (const Bucket& b : buckets_) {
+    const int64_t begin = group_.rank() * chunk(b), end = begin + chunk(b);
+    for (size_t j = 0; j < b.parameters.size(); ++j) {
+      const int64_t first = std::max(begin, b.offsets[j]);
+      const int64_t last = std::min(end, b.offsets[j] + b.parameters[j].numel());
+      if (first < last) pieces.push_back({b.names[j], first - b.offsets[j], last - first, b.shard_offset + first - begin});
+    }
+  }
+  return pieces;
+}
+
+Tensor ZeroSharding::shard_of(const NamedTensors& whole) const {
+  Tensor out = Tensor::zeros(shard_.shape());
+  float* dst = out.data<float>();
+  for (const ZeroPiece& piece : owned_pieces()) {
+    const auto it = std::find_if(whole.begin(), whole.end(), [&](const auto& entry) { return entry.first == piece.name; });
+    TORUS_CHECK(it != whole.end(), "ZeRO: no tensor for parameter '{}'", piece.name);
+    const Tensor values = it->second.contiguous().to(DType::f32);
+    TORUS_CHECK(values.numel() >= piece.start + piece.count, "ZeRO: the tensor for '{}' has {} elements, not {}",
+                piece.name, values.numel(), piece.start + piece.count);
+    std::memcpy(dst + piece.shard_position, values.data<float>() + piece.start,
+                static_cast<size_t>(piece.count) * sizeof(float));
+  }
   return out;
 }
 

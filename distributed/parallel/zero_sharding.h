@@ -64,6 +64,13 @@ struct ZeroBucketLayout {
   int64_t shard_offset = 0;  // where this bucket's chunk starts in every rank's shard
 };
 
+// A slice of one parameter that this rank's shard holds: elements [start, start + count)
+// of the flattened parameter sit at shard_position of the shard.
+struct ZeroPiece {
+  std::string name;
+  int64_t start = 0, count = 0, shard_position = 0;
+};
+
 class ZeroSharding {
  public:
   // Registers gradient hooks on every parameter of `model` (which must outlive this) and,
@@ -78,6 +85,12 @@ class ZeroSharding {
   int stage() const { return stage_; }
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
   std::vector<ZeroBucketLayout> layout() const;
+  // This rank's pieces of the parameters, in shard order (what a checkpoint saves).
+  std::vector<ZeroPiece> owned_pieces() const;
+  // A tensor of the shard's shape holding this rank's pieces of `whole` (one tensor per
+  // parameter name, flattened in the parameters' order), zeros in the padding: how a
+  // checkpoint's whole optimizer state becomes this rank's, at any world size.
+  Tensor shard_of(const NamedTensors& whole) const;
 
   // Makes every rank start from rank 0's parameters, and fills the shard from them
   // (stage 3: then frees the parameters).

@@ -5,10 +5,12 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "framework/io/durable_file.h"
 #include "kernels/common/error.h"
 
 namespace torus::train {
@@ -37,7 +39,7 @@ std::string utc_timestamp() {
 
 }  // namespace
 
-RunDirectory::RunDirectory(std::filesystem::path path, bool writer, int rank)
+RunDirectory::RunDirectory(std::filesystem::path path, bool writer, int rank, std::optional<int64_t> resumed_step)
     : path_(std::move(path)), writer_(writer), rank_(rank) {
   if (!writer_) {
     // Other ranks add their lines to the writer's train.log (created before them).
@@ -48,8 +50,20 @@ RunDirectory::RunDirectory(std::filesystem::path path, bool writer, int rank)
   std::filesystem::create_directories(path_ / "checkpoints", error);
   if (error) throw IOError(fmt::format("{}: cannot create the run directory: {}", path_.string(), error.message()));
   log_ = open_for_append(path_ / "train.log");
-  // A fresh run starts a fresh metrics file; resuming appends (the checkpoint issue).
-  metrics_ = std::fopen((path_ / "metrics.jsonl").c_str(), "w");
+  // A fresh run starts a fresh metrics file; a resumed one continues its records.
+  const auto metrics_file = path_ / "metrics.jsonl";
+  if (resumed_step) {
+    std::string kept;
+    if (std::filesystem::exists(metrics_file)) {
+      std::istringstream lines(io::read_file(metrics_file));
+      for (std::string line; std::getline(lines, line);) {
+        const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (record.is_object() && record.value("step", int64_t{-1}) <= *resumed_step) kept += line + "\n";
+      }
+    }
+    io::write_file_durably(metrics_file, kept);
+  }
+  metrics_ = std::fopen(metrics_file.c_str(), resumed_step ? "a" : "w");
   if (metrics_ == nullptr)
     throw IOError(fmt::format("{}: cannot open for writing: {}", (path_ / "metrics.jsonl").string(), std::strerror(errno)));
 }

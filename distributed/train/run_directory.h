@@ -24,8 +24,10 @@ struct MetricsRecord {
 class RunDirectory {
  public:
   // The writer (rank 0) creates `path` (and checkpoints/) and writes every file; other
-  // ranks only append their lines to its train.log, so they start after it.
-  RunDirectory(std::filesystem::path path, bool writer, int rank = 0);
+  // ranks only append their lines to its train.log, so they start after it. A run
+  // resumed after `resumed_step` keeps metrics.jsonl's records up to that step (those
+  // of steps after it, logged before a crash, are dropped: the run logs them again).
+  RunDirectory(std::filesystem::path path, bool writer, int rank = 0, std::optional<int64_t> resumed_step = {});
   ~RunDirectory();
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;

@@ -242,16 +242,29 @@ double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
   return step_loss;
 }
 
+void Trainer::set_checkpointing(int64_t every_steps, SaveCheckpoint save) {
+  TORUS_CHECK(every_steps >= 0, "trainer: checkpoint every_steps must be >= 0, got {}", every_steps);
+  checkpoint_every_ = every_steps;
+  save_checkpoint_ = std::move(save);
+}
+
+void Trainer::resume_from(int64_t completed_steps, const data::LoaderPosition& next) {
+  TORUS_CHECK(completed_steps >= 0 && completed_steps <= options_.steps,
+              "resume: the checkpoint is at step {}, but trainer.steps is {}", completed_steps, options_.steps);
+  start_step_ = completed_steps;
+  train_loader_.set_position(next);
+}
+
 TrainSummary Trainer::run() {
   const bool profiling = !options_.profile.empty() && run_.writer();  // one trace, rank 0's
-  if (options_.save_initial) save_weights("initial.safetensors", 0);
+  if (options_.save_initial && start_step_ == 0) save_weights("initial.safetensors", 0);
   model_.train();
 
   TrainSummary summary;
   const auto start = Clock::now();
   auto last_log = start;
   int64_t samples_since_log = 0;
-  for (int64_t step = 1; step <= options_.steps; ++step) {
+  for (int64_t step = start_step_ + 1; step <= options_.steps; ++step) {
     if (profiling && step == kFirstProfiledStep) profile::start();
     const double lr = schedule_.lr(step - 1);
     double step_loss = 0;
@@ -272,6 +285,8 @@ TrainSummary Trainer::run() {
     }
     if (eval_loader_ != nullptr && options_.eval_every > 0 && step % options_.eval_every == 0 && step != options_.steps)
       evaluate_and_log(step);
+    if (save_checkpoint_ && checkpoint_every_ > 0 && step % checkpoint_every_ == 0 && step != options_.steps)
+      save_checkpoint_(step, train_loader_.position());
   }
   if (run_.writer()) progress_.finish();
   if (profiling && options_.steps < kFirstProfiledStep + kProfiledSteps - 1 && profile::enabled()) {
@@ -281,6 +296,7 @@ TrainSummary Trainer::run() {
   summary.steps = options_.steps;
   summary.seconds = seconds_since(start);
   if (eval_loader_ != nullptr) summary.eval = evaluate_and_log(options_.steps);
+  if (save_checkpoint_ && start_step_ < options_.steps) save_checkpoint_(options_.steps, train_loader_.position());
   save_weights("final.safetensors", options_.steps);
   log(fmt::format("done: {} steps in {}; final weights in {}", options_.steps,
                   Progress::format_duration(summary.seconds), (run_.path() / "final.safetensors").string()));

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -82,6 +83,14 @@ class Trainer {
           data::Loader* eval_loader, RunDirectory& run, const TrainerOptions& options, Distributed distributed = {});
   TrainSummary run();
 
+  // Calls `save(step, next)` on every rank after step N's logging and evaluation when N
+  // is a multiple of every_steps (0: never), and after the last step; `next` is the
+  // training loader's position for the step after.
+  using SaveCheckpoint = std::function<void(int64_t step, const data::LoaderPosition& next)>;
+  void set_checkpointing(int64_t every_steps, SaveCheckpoint save);
+  // Continues a run after `completed_steps` steps, the training loader at `next`.
+  void resume_from(int64_t completed_steps, const data::LoaderPosition& next);
+
  private:
   // One optimizer step over grad_accumulation micro-batches; returns its mean loss and
   // adds the samples (tokens for language models) it trained on to `samples`.
@@ -105,6 +114,9 @@ class Trainer {
   Distributed distributed_;
   int world_ = 1;
   Progress progress_;
+  int64_t checkpoint_every_ = 0;
+  SaveCheckpoint save_checkpoint_;
+  int64_t start_step_ = 0;  // steps done before this run (resumed)
 };
 
 }  // namespace torus::train

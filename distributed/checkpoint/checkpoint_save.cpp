@@ -1,0 +1,170 @@
+// Writing and committing a checkpoint (see checkpoint.h).
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "distributed/checkpoint/checkpoint.h"
+#include "distributed/checkpoint/checkpoint_files.h"
+#include "framework/io/durable_file.h"
+#include "framework/io/safetensors.h"
+
+namespace torus::checkpoint {
+namespace fs = std::filesystem;
+namespace {
+
+// Elements [start, start + count) of the flattened `t`, as a 1-D tensor.
+Tensor slice(const Tensor& t, int64_t start, int64_t count) {
+  return t.detach().contiguous().reshape({-1}).narrow(0, start, count);
+}
+
+// This rank's share of every logical tensor, keyed "<tensor>@<start>". ZeRO: the pieces
+// its shard holds; otherwise an even split of each parameter and its optimizer state
+// (every rank holds them whole, so each writes 1/world). Buffers: rank 0, whole.
+NamedTensors pieces_of_this_rank(const CheckpointSource& source) {
+  const int rank = source.group->rank(), world = source.group->size();
+  NamedTensors out;
+  auto add = [&out](const std::string& tensor, const Tensor& values, int64_t start) {
+    out.emplace_back(fmt::format("{}@{}", tensor, start), values);
+  };
+  const NamedTensors state = source.optimizer->named_state();
+  if (source.zero != nullptr) {
+    for (const parallel::ZeroPiece& piece : source.zero->owned_pieces()) {
+      add("model." + piece.name, slice(source.zero->shard(), piece.shard_position, piece.count), piece.start);
+      for (const auto& [name, t] : state) {  // "shard.<field>"
+        const std::string field = name.substr(name.find('.') + 1);
+        add(fmt::format("optimizer.{}.{}", piece.name, field), slice(t, piece.shard_position, piece.count), piece.start);
+      }
+    }
+  } else {
+    auto split = [&](const std::string& tensor, const Tensor& t) {
+      const int64_t n = t.numel(), start = n * rank / world, end = n * (rank + 1) / world;
+      if (end > start) add(tensor, slice(t, start, end - start), start);
+    };
+    for (const auto& [name, p] : source.model->named_parameters()) split("model." + name, p);
+    for (const auto& [name, t] : state) split("optimizer." + name, t);
+  }
+  if (rank == 0)
+    for (const auto& [name, b] : source.model->named_buffers()) add("model." + name, slice(b, 0, b.numel()), 0);
+  return out;
+}
+
+// Every logical tensor's dtype and shape, from what rank 0 holds.
+std::map<std::string, std::pair<DType, Shape>> logical_tensors(const CheckpointSource& source) {
+  std::map<std::string, std::pair<DType, Shape>> out;
+  const NamedTensors parameters = source.model->named_parameters();
+  for (const auto& [name, t] : source.model->state_dict()) out["model." + name] = {t.dtype(), t.shape()};
+  for (const auto& [name, t] : source.optimizer->named_state()) {
+    if (source.zero == nullptr) {
+      out["optimizer." + name] = {t.dtype(), t.shape()};
+      continue;
+    }
+    const std::string field = name.substr(name.find('.') + 1);
+    for (const auto& [parameter, p] : parameters) out[fmt::format("optimizer.{}.{}", parameter, field)] = {t.dtype(), p.shape()};
+  }
+  return out;
+}
+
+nlohmann::ordered_json state_json(const TrainingState& s) {
+  return {{"format", "torus-checkpoint"},
+          {"format_version", kFormatVersion},
+          {"torus_version", kTorusVersion},
+          {"step", s.step},
+          {"data_position", {{"epoch", s.position.epoch}, {"batch", s.position.batch}}},
+          {"dropout_offset", s.dropout_offset},
+          {"optimizer_steps", s.optimizer_steps},
+          {"world_size", s.world},
+          {"zero_stage", s.zero_stage}};
+}
+
+// Rank 0, after every shard is on disk: the index (pieces read back from the shards'
+// headers, checked to cover every tensor exactly), the state, then the manifest.
+void write_index_state_and_manifest(const fs::path& dir, const TrainingState& state, const CheckpointSource& source,
+                                    const std::vector<std::pair<std::string, int64_t>>& shards,
+                                    const std::vector<uint32_t>& crcs) {
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::object();
+  const auto logical = logical_tensors(source);
+  for (const auto& [name, spec] : logical)
+    tensors[name] = {{"dtype", io::safetensors_dtype_name(spec.first)}, {"shape", spec.second}, {"pieces", nlohmann::ordered_json::array()}};
+  for (const auto& [file, bytes] : shards) {
+    const io::MappedSafetensors mapped = io::map_safetensors((dir / file).string());
+    for (const io::SafetensorsEntry& e : mapped.index.entries) {
+      const PieceKey key = parse_piece_key(e.name, file);
+      TORUS_CHECK(tensors.contains(key.tensor), "checkpoint: {} holds '{}', which the model does not have", file, e.name);
+      int64_t count = 1;
+      for (int64_t d : e.shape) count *= d;
+      tensors[key.tensor]["pieces"].push_back({{"file", file}, {"key", e.name}, {"start", key.start}, {"count", count}});
+    }
+  }
+  nlohmann::ordered_json index = {{"metadata", {{"format", "torus-checkpoint-index"}, {"format_version", kFormatVersion}}},
+                                  {"tensors", tensors}};
+  check_coverage(index, "checkpoint index");
+  io::write_file_durably(dir / kIndexFile, index.dump(1));
+  io::write_file_durably(dir / kStateFile, state_json(state).dump(1));
+  io::write_file_durably(dir / kConfigFile, source.config_yaml);
+  nlohmann::ordered_json files = nlohmann::ordered_json::object();
+  for (size_t r = 0; r < shards.size(); ++r)
+    files[shards[r].first] = {{"bytes", shards[r].second}, {"crc32", fmt::format("{:08x}", crcs[r])}};
+  for (const char* file : {kIndexFile, kStateFile, kConfigFile})
+    files[file] = {{"bytes", static_cast<int64_t>(fs::file_size(dir / file))},
+                   {"crc32", fmt::format("{:08x}", io::crc32_of_file(dir / file))}};
+  const nlohmann::ordered_json manifest = {{"format", "torus-checkpoint-manifest"},
+                                           {"format_version", kFormatVersion},
+                                           {"torus_version", kTorusVersion},
+                                           {"step", state.step},
+                                           {"world_size", state.world},
+                                           {"files", files}};
+  io::write_file_durably(dir / kManifestFile, manifest.dump(1));
+}
+
+// Committed checkpoints beyond the newest keep_last go, oldest first.
+void prune(const fs::path& checkpoints_dir, int keep_last) {
+  if (keep_last <= 0) return;
+  std::vector<std::pair<int64_t, fs::path>> committed = committed_checkpoints(checkpoints_dir);
+  std::sort(committed.begin(), committed.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep_last) < committed.size(); ++i) fs::remove_all(committed[i].second);
+}
+
+}  // namespace
+
+fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingState& state, const CheckpointSource& source,
+                         int keep_last) {
+  comm::ProcessGroup& group = *source.group;
+  const int rank = group.rank(), world = group.size();
+  const fs::path final_dir = checkpoints_dir / checkpoint_name(state.step);
+  const fs::path dir = final_dir.string() + ".tmp";
+  if (rank == 0) {
+    fs::remove_all(dir);  // what a crash left of an earlier try
+    fs::create_directories(dir);
+  }
+  group.barrier()->wait();
+  const std::string file = shard_file_name(rank, world);
+  io::save_safetensors((dir / file).string(), pieces_of_this_rank(source),
+                       {{"format", "torus-checkpoint-shard"}, {"rank", std::to_string(rank)}, {"world_size", std::to_string(world)}});
+  io::sync_path(dir / file);
+  // Each rank's size and checksum reach rank 0 with the all-gather that is also the barrier.
+  Tensor mine = Tensor::from_data<int64_t>({static_cast<int64_t>(fs::file_size(dir / file)),
+                                            static_cast<int64_t>(io::crc32_of_file(dir / file))},
+                                           {2});
+  Tensor all = Tensor::zeros({2 * world}, DType::i64);
+  group.all_gather(mine, all)->wait();
+  if (rank == 0) {
+    std::vector<std::pair<std::string, int64_t>> shards;
+    std::vector<uint32_t> crcs;
+    for (int r = 0; r < world; ++r) {
+      shards.emplace_back(shard_file_name(r, world), all.data<int64_t>()[2 * r]);
+      crcs.push_back(static_cast<uint32_t>(all.data<int64_t>()[2 * r + 1]));
+    }
+    write_index_state_and_manifest(dir, state, source, shards, crcs);
+    io::sync_path(dir);
+    if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a step saved again after resuming from earlier
+    io::rename_durably(dir, final_dir);
+    io::write_file_durably(checkpoints_dir / kLatestFile, checkpoint_name(state.step) + "\n");
+    prune(checkpoints_dir, keep_last);
+  }
+  group.barrier()->wait();  // no rank runs ahead of the commit
+  return final_dir;
+}
+
+}  // namespace torus::checkpoint

@@ -1,0 +1,103 @@
+// Crash-safe file writes and checksums (see durable_file.h).
+#include "framework/io/durable_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "kernels/common/error.h"
+
+namespace torus::io {
+namespace {
+
+[[noreturn]] void fail(const std::filesystem::path& path, const char* what) {
+  throw IOError(fmt::format("{}: {} failed: {}", path.string(), what, std::strerror(errno)));
+}
+
+// Closes the descriptor on every path out.
+struct Descriptor {
+  int fd;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+void sync_path(const std::filesystem::path& path) {
+  Descriptor d{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (d.fd < 0) fail(path, "open");
+  if (::fsync(d.fd) != 0) fail(path, "fsync");
+}
+
+void write_file_durably(const std::filesystem::path& path, const std::string& bytes) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  {
+    Descriptor d{::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (d.fd < 0) fail(temporary, "open");
+    size_t written = 0;
+    while (written < bytes.size()) {
+      const ssize_t n = ::write(d.fd, bytes.data() + written, bytes.size() - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail(temporary, "write");
+      written += static_cast<size_t>(n);
+    }
+    if (::fsync(d.fd) != 0) fail(temporary, "fsync");
+    const int fd = d.fd;
+    d.fd = -1;
+    if (::close(fd) != 0) fail(temporary, "close");
+  }
+  rename_durably(temporary, path);
+}
+
+void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw IOError(fmt::format("rename {} to {} failed: {}", from.string(), to.string(), std::strerror(errno)));
+  const std::filesystem::path parent = to.has_parent_path() ? to.parent_path() : std::filesystem::path(".");
+  sync_path(parent);
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IOError(fmt::format("{}: cannot open: {}", path.string(), std::strerror(errno)));
+  std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  if (in.bad()) throw IOError(fmt::format("{}: read failed", path.string()));
+  return bytes;
+}
+
+uint32_t crc32_of(const uint8_t* bytes, uint64_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t left = size;
+  while (left > 0) {  // crc32 takes a 32-bit length
+    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(left, 1U << 30));
+    crc = crc32(crc, bytes, chunk);
+    bytes += chunk;
+    left -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+uint32_t crc32_of_file(const std::filesystem::path& path) {
+  Descriptor d{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (d.fd < 0) fail(path, "open");
+  struct stat st {};
+  if (::fstat(d.fd, &st) != 0) fail(path, "fstat");
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) return crc32_of(nullptr, 0);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, d.fd, 0);
+  if (map == MAP_FAILED) fail(path, "mmap");
+  const uint32_t crc = crc32_of(static_cast<const uint8_t*>(map), size);
+  if (::munmap(map, size) != 0) fail(path, "munmap");
+  return crc;
+}
+
+}  // namespace torus::io

@@ -1,0 +1,25 @@
+// Files that survive a crash at any moment: written under a temporary name, flushed to
+// the disk (fsync), renamed over the final name, and the directory flushed so the rename
+// itself is on disk. A reader sees the old file or the new one, never half of one.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace torus::io {
+
+// Replaces `path` with `bytes` as described above (temporary: `path` + ".tmp").
+void write_file_durably(const std::filesystem::path& path, const std::string& bytes);
+// fsync of a file or a directory; an IOError names the path.
+void sync_path(const std::filesystem::path& path);
+// rename(2) then fsync of the destination's directory.
+void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to);
+// The whole file, or an IOError naming it.
+std::string read_file(const std::filesystem::path& path);
+
+// CRC-32 (zlib's polynomial) of a file's bytes, read through a mapping.
+uint32_t crc32_of_file(const std::filesystem::path& path);
+uint32_t crc32_of(const uint8_t* bytes, uint64_t size);
+
+}  // namespace torus::io

@@ -1,0 +1,54 @@
+// Checkpoint choices of a run (see train_checkpoint.h).
+#include "launcher/train_checkpoint.h"
+
+#include <fmt/format.h>
+
+namespace torus::cli {
+namespace fs = std::filesystem;
+
+fs::path checkpoints_dir(const config::ExperimentConfig& config, const fs::path& run_dir) {
+  return config.checkpoint().dir().empty() ? run_dir / "checkpoints" : fs::path(config.checkpoint().dir());
+}
+
+std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::ExperimentConfig& config,
+                                                              const fs::path& checkpoints,
+                                                              std::vector<std::string>& notes) {
+  const std::string& resume = config.resume();
+  if (resume.empty()) return std::nullopt;
+  if (resume != "auto") {
+    try {
+      return checkpoint::load_checkpoint(resume);
+    } catch (const Error& e) {
+      throw IOError(fmt::format("resume={}: {}", resume, e.what()));
+    }
+  }
+  std::vector<std::string> skipped;
+  const std::optional<fs::path> latest = checkpoint::find_latest_checkpoint(checkpoints, skipped);
+  for (const std::string& why : skipped) notes.push_back("resume=auto: skipped " + why);
+  if (!latest) {
+    notes.push_back(fmt::format("resume=auto: no intact checkpoint in {}; starting at step 0", checkpoints.string()));
+    return std::nullopt;
+  }
+  return checkpoint::load_checkpoint(*latest);
+}
+
+void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, optim::Optimizer& optimizer,
+                       const parallel::ZeroSharding* zero) {
+  if (zero == nullptr) {
+    optimizer.load_state(loaded.optimizer, loaded.state.optimizer_steps);
+    return;
+  }
+  // The shard's state, field by field, from the whole per-parameter tensors.
+  NamedTensors state;
+  for (const std::string& field : optimizer.state_fields()) {
+    NamedTensors whole;
+    const std::string suffix = "." + field;
+    for (const auto& [name, t] : loaded.optimizer)
+      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        whole.emplace_back(name.substr(0, name.size() - suffix.size()), t);
+    if (!whole.empty()) state.emplace_back("shard" + suffix, zero->shard_of(whole));
+  }
+  optimizer.load_state(state, loaded.state.optimizer_steps);
+}
+
+}  // namespace torus::cli

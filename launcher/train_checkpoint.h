@@ -1,0 +1,31 @@
+// A run's checkpoints as the config asks for them: where they go, what `resume` picks,
+// and how a loaded checkpoint becomes this run's state at this run's world size and ZeRO
+// stage (tensors are stored whole-by-name, so any layout reads any other).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "distributed/checkpoint/checkpoint.h"
+#include "launcher/config.h"
+
+namespace torus::cli {
+
+// checkpoint.dir, or <run dir>/checkpoints.
+std::filesystem::path checkpoints_dir(const config::ExperimentConfig& config, const std::filesystem::path& run_dir);
+
+// The checkpoint `resume` names: none when it is empty, or `auto` finds no intact one
+// (`notes` then says so, and names every newer checkpoint skipped and why); an IOError
+// when an explicit path is not an intact checkpoint.
+std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::ExperimentConfig& config,
+                                                              const std::filesystem::path& checkpoints,
+                                                              std::vector<std::string>& notes);
+
+// The checkpoint's optimizer state into `optimizer`: whole tensors per parameter, or
+// (ZeRO) this rank's shard of them.
+void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, optim::Optimizer& optimizer,
+                       const parallel::ZeroSharding* zero);
+
+}  // namespace torus::cli
