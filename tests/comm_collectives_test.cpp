@@ -8,7 +8,10 @@
 // Options choose the all-reduce path (CMake runs several): --shm-min-bytes N (0: every
 // all-reduce through shared memory), --shm-chunk-bytes N (small: many rounds, odd
 // portions), --ranks-per-node N (emulated nodes: the between-node path), --no-shm,
-// --shm-inline-max-bytes N (0: small ops to MPI on the communication thread).
+// --shm-inline-max-bytes N (0: small ops to MPI on the communication thread),
+// --single-copy-min-bytes N, --single-copy-max-bytes N (0 and a large N: every
+// shared-memory all-reduce reads the peers' tensors directly, where the kernel allows),
+// --no-single-copy.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -67,15 +70,16 @@ const std::vector<int64_t> kSizes = {0, 1, 7, 1000003};
 
 bool one_node() { return g_options.shm_ranks_per_node == 0 || g_options.shm_ranks_per_node >= g_group->size(); }
 
+// Shared memory is used where some (emulated) node holds two ranks.
+bool shm_on() { return g_options.shared_memory && g_options.shm_ranks_per_node != 1 && g_group->size() > 1; }
+
 // Whether a reduction of `bytes` takes the shared-memory path (MpiProcessGroup's rule).
 bool through_shm(size_t bytes, bool reduce_scatter) {
-  if (!g_options.shared_memory || (reduce_scatter && !one_node())) return false;
+  if (!shm_on() || (reduce_scatter && !one_node())) return false;
   return bytes >= g_options.shm_min_bytes || (one_node() && bytes <= g_options.shm_inline_max_bytes);
 }
 
-bool runs_inline(size_t bytes) {
-  return g_options.shared_memory && one_node() && bytes <= g_options.shm_inline_max_bytes;
-}
+bool runs_inline(size_t bytes) { return shm_on() && one_node() && bytes <= g_options.shm_inline_max_bytes; }
 
 MpiProcessGroup& mpi_group() {
   auto* mpi = dynamic_cast<MpiProcessGroup*>(g_group);
@@ -181,6 +185,24 @@ TEST(MpiProcessGroup, SmallOpsRunOnTheCallersThreadWhenNothingIsQueued) {
   Tensor halves = filled(5, DType::f32, [&](int64_t) { return rank + 1.0; });
   group().all_reduce(halves, ReduceOp::average)->wait();
   expect_values(halves, [&](int64_t) { return (size + 1) / 2.0; }, "inline all_reduce(average)");
+}
+
+TEST(MpiProcessGroup, SingleCopyIsOnWhereAskedForAndAllowed) {
+  const bool asked = shm_on() && g_options.shm_single_copy && one_node();
+  if (!asked) {
+    EXPECT_FALSE(mpi_group().shm_single_copy());
+    GTEST_SKIP() << "single copy is not asked for in this configuration";
+  }
+  // The kernel may forbid reading another process (ptrace rules, seccomp); then every rank
+  // falls back to the rounds, and this run tests those instead.
+  if (!mpi_group().shm_single_copy()) GTEST_SKIP() << "process_vm_readv is not allowed between the ranks here";
+  const int rank = group().rank(), size = group().size();
+  const auto n = static_cast<int64_t>(g_options.shm_single_copy_min_bytes / 4 + 3);
+  Tensor t = filled(n, DType::f32, [&](int64_t i) { return contribution(rank, i); });
+  const int64_t before = mpi_group().shm_ops();
+  group().all_reduce(t)->wait();
+  EXPECT_EQ(mpi_group().shm_ops() - before, 1);
+  expect_values(t, [&](int64_t i) { return sum_over_ranks(size, i); }, "single-copy all_reduce");
 }
 
 TEST(MpiProcessGroup, SmallOpsBehindABusyThreadAreQueuedInIssueOrder) {
@@ -412,6 +434,9 @@ int main(int argc, char** argv) {
     else if (arg == "--shm-chunk-bytes" && has_value) options.shm_chunk_bytes = std::stoul(argv[++i]);
     else if (arg == "--ranks-per-node" && has_value) options.shm_ranks_per_node = std::stoi(argv[++i]);
     else if (arg == "--shm-inline-max-bytes" && has_value) options.shm_inline_max_bytes = std::stoul(argv[++i]);
+    else if (arg == "--single-copy-min-bytes" && has_value) options.shm_single_copy_min_bytes = std::stoul(argv[++i]);
+    else if (arg == "--single-copy-max-bytes" && has_value) options.shm_single_copy_max_bytes = std::stoul(argv[++i]);
+    else if (arg == "--no-single-copy") options.shm_single_copy = false;
     else {
       std::fprintf(stderr, "comm_collectives_test: unknown argument %s\n", arg.c_str());
       return 2;

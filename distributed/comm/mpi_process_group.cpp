@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -138,7 +139,10 @@ void MpiProcessGroup::initialize() {
   TORUS_MPI(MPI_Comm_free(&local));
   if (options_.shared_memory && world.size > 1) {
     shm_thread_seconds_ = 2 * options_.timeout_seconds + 10;
-    shm_ = std::make_unique<ShmCollectives>(comm_, options_.shm_chunk_bytes, options_.shm_ranks_per_node);
+    shm_ = std::make_unique<ShmCollectives>(
+        comm_, options_.shm_chunk_bytes,
+        options_.shm_single_copy ? options_.shm_single_copy_min_bytes : SIZE_MAX,
+        options_.shm_single_copy_max_bytes, options_.shm_ranks_per_node);
     if (!shm_->worthwhile()) {
       shm_->shut_down();
       shm_.reset();

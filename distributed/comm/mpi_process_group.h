@@ -77,6 +77,8 @@ class MpiProcessGroup final : public ProcessGroup {
   // All-reduces and reduce-scatters that went through shared memory so far (read after
   // their wait()).
   int64_t shm_ops() const { return shm_ ? shm_->calls() : 0; }
+  // Whether large all-reduces read the peers' tensors directly (ShmCollectives' single copy).
+  bool shm_single_copy() const { return shm_ && shm_->single_copy(); }
   // Ops that ran on the caller's thread so far.
   int64_t inline_ops() const { return inline_ops_.load(std::memory_order_relaxed); }
 

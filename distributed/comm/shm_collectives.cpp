@@ -17,6 +17,10 @@ namespace {
 constexpr size_t kLine = 64;
 constexpr int64_t kAlignElements = 16;  // portion bounds on cache lines (of 4-byte elements)
 constexpr int64_t kBlock = 1024;        // elements summed per pass (stays in L1)
+constexpr size_t kCopyBlockBytes = size_t{256} << 10;  // single copy: read per peer per pass (stays in L2)
+// Single copy: a round's part of the tensor per rank. Fewer rounds wait less on a peer the
+// scheduler has set aside; rounds at all keep a part in cache from its sum to its copy-out.
+constexpr size_t kSingleCopyRoundBytes = size_t{4} << 20;
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
@@ -62,8 +66,11 @@ void dispatch_reducible(DType dtype, const char* what, F&& f) {
 
 }  // namespace
 
-ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, int ranks_per_node)
-    : chunk_bytes_(round_up(std::max<size_t>(chunk_bytes, kLine), kLine)) {
+ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, size_t single_copy_min_bytes,
+                               size_t single_copy_max_bytes, int ranks_per_node)
+    : chunk_bytes_(round_up(std::max<size_t>(chunk_bytes, kLine), kLine)),
+      single_copy_min_bytes_(single_copy_min_bytes),
+      single_copy_max_bytes_(single_copy_max_bytes) {
   int rank = 0;
   TORUS_MPI(MPI_Comm_rank(world, &rank));
   TORUS_MPI(MPI_Comm_size(world, &world_size_));
@@ -83,9 +90,11 @@ ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, int ranks_per
   TORUS_MPI(MPI_Bcast(&nodes_, 1, MPI_INT, 0, node_));
   TORUS_MPI(MPI_Allreduce(&node_size_, &largest_node_, 1, MPI_INT, MPI_MAX, world));
 
-  // One allocation, on local rank 0: barrier words, a slot per rank, and the result area
-  // (accumulators are up to twice the element size: bf16 sums in f32).
-  const size_t bytes = kLine + static_cast<size_t>(node_size_) * chunk_bytes_ + 2 * chunk_bytes_;
+  // One allocation, on local rank 0: barrier words, a line per rank for a published address,
+  // a slot per rank, and the result area (accumulators are up to twice the element size:
+  // bf16 sums in f32).
+  const size_t bytes = kLine * (1 + static_cast<size_t>(node_size_)) +
+                       static_cast<size_t>(node_size_) * chunk_bytes_ + 2 * chunk_bytes_;
   void* mine = nullptr;
   TORUS_MPI(MPI_Win_allocate_shared(node_rank_ == 0 ? static_cast<MPI_Aint>(bytes) : 0, 1,
                                     MPI_INFO_NULL, node_, &mine, &window_));
@@ -103,6 +112,11 @@ ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, int ranks_per
   TORUS_MPI(MPI_Win_sync(window_));
   TORUS_MPI(MPI_Barrier(node_));
   barrier_ = std::make_unique<NodeBarrier>(words, node_size_);
+  // The same answer on every rank: nodes_ and the option are, and CrossMemory agrees.
+  if (single_copy_min_bytes_ != SIZE_MAX && nodes_ == 1 && node_size_ > 1) {
+    cross_ = std::make_unique<CrossMemory>(world, node_);
+    if (!cross_->usable()) cross_.reset();
+  }
 }
 
 void ShmCollectives::shut_down() {
@@ -115,7 +129,11 @@ void ShmCollectives::shut_down() {
 }
 
 char* ShmCollectives::slot(int local_rank) const {
-  return base_ + kLine + static_cast<size_t>(local_rank) * chunk_bytes_;
+  return base_ + kLine * (1 + static_cast<size_t>(node_size_)) + static_cast<size_t>(local_rank) * chunk_bytes_;
+}
+
+uint64_t* ShmCollectives::published_address(int local_rank) const {
+  return reinterpret_cast<uint64_t*>(base_ + kLine * (1 + static_cast<size_t>(local_rank)));
 }
 
 void ShmCollectives::start(double timeout_seconds) {
@@ -127,8 +145,14 @@ void ShmCollectives::start(double timeout_seconds) {
 
 void ShmCollectives::all_reduce(void* data, int64_t count, DType dtype, ReduceOp op, double timeout_seconds) {
   start(timeout_seconds);
+  const size_t bytes = static_cast<size_t>(count) * dtype_size(dtype);
+  const bool single = cross_ && bytes >= single_copy_min_bytes_ && bytes <= single_copy_max_bytes_;
   dispatch_reducible(dtype, "all-reduce", [&]<class T, class Acc>(MPI_Datatype acc_type) {
-    reduce<T, Acc>(static_cast<T*>(data), count, op, acc_type);
+    if (single) {
+      reduce_single_copy<T, Acc>(static_cast<T*>(data), count, op);
+    } else {
+      reduce<T, Acc>(static_cast<T*>(data), count, op, acc_type);
+    }
   });
 }
 
@@ -228,6 +252,53 @@ void ShmCollectives::reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype ac
         chunk[i] = static_cast<T>(average ? result[i] / divisor : result[i]);
     }
   }
+}
+
+template <class T, class Acc>
+void ShmCollectives::reduce_single_copy(T* data, int64_t count, ReduceOp op) {
+  const bool average = op == ReduceOp::average;
+  const Acc divisor = static_cast<Acc>(world_size_);
+  const auto round = static_cast<int64_t>(kSingleCopyRoundBytes / sizeof(T));
+  const auto block = static_cast<int64_t>(kCopyBlockBytes / sizeof(T));
+  scratch_.resize(static_cast<size_t>(node_size_) * kCopyBlockBytes);
+  *published_address(node_rank_) = reinterpret_cast<uintptr_t>(data);
+  arrive_and_wait();  // every address is up, and every tensor holds its input
+  std::vector<const T*> peer(static_cast<size_t>(node_size_));
+  for (int q = 0; q < node_size_; ++q)
+    peer[static_cast<size_t>(q)] = reinterpret_cast<const T*>(static_cast<uintptr_t>(*published_address(q)));
+  std::vector<const T*> sources(static_cast<size_t>(node_size_));
+  Acc sum[kBlock];
+
+  // In rounds (kSingleCopyRoundBytes), one barrier a round: a rank writes only its own portion of round k (its sums) before
+  // the barrier, and the other portions of round k (the owners' sums) after it, which no
+  // peer reads then (the peers read round k's inputs before it, and round k + 1's after).
+  for (int64_t offset = 0; offset < count; offset += round) {
+    const int64_t n = std::min(round, count - offset);
+    // This rank's portion: the peers' values, a block at a time into scratch, summed in
+    // local-rank order into the tensor.
+    const Range own = portion(n, node_rank_, node_size_);
+    for (int64_t b = offset + own.begin; b < offset + own.end; b += block) {
+      const int64_t m = std::min(block, offset + own.end - b);
+      for (int q = 0; q < node_size_; ++q) {
+        T* copy = reinterpret_cast<T*>(scratch_.data() + static_cast<size_t>(q) * kCopyBlockBytes);
+        if (q != node_rank_) cross_->read(q, copy, peer[static_cast<size_t>(q)] + b, static_cast<size_t>(m) * sizeof(T));
+        sources[static_cast<size_t>(q)] = q == node_rank_ ? data + b : copy;
+      }
+      for (int64_t s = 0; s < m; s += kBlock) {
+        const int64_t k = std::min(kBlock, m - s);
+        sum_in_rank_order(sources, s, k, sum);
+        for (int64_t i = 0; i < k; ++i) data[b + s + i] = static_cast<T>(average ? sum[i] / divisor : sum[i]);
+      }
+    }
+    arrive_and_wait();  // every portion of this round holds its result
+    for (int q = 0; q < node_size_; ++q) {
+      if (q == node_rank_) continue;
+      const Range r = portion(n, q, node_size_);
+      cross_->read(q, data + offset + r.begin, peer[static_cast<size_t>(q)] + offset + r.begin,
+                   static_cast<size_t>(r.end - r.begin) * sizeof(T));
+    }
+  }
+  arrive_and_wait();  // no peer reads this tensor any more: the caller may change it
 }
 
 }  // namespace torus::comm

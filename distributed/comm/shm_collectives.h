@@ -16,6 +16,14 @@
 // Sums run in local-rank order, so every rank of the node gets the same bits; bf16 sums in
 // f32 and rounds once, as the MPI path does.
 //
+// Single copy (one node, from `single_copy_min_bytes` to `single_copy_max_bytes`, where
+// CrossMemory works on every rank): each rank publishes its tensor's address; barrier; each rank reads its own portion
+// of every peer's tensor straight from the peer's memory, a block at a time, and sums it in
+// local-rank order into its tensor; barrier; each rank reads the other portions' sums from
+// their owners' tensors; barrier (no rank's tensor is read after it returns). Each byte
+// crosses between ranks once, and nothing goes through the window: about half the memory
+// traffic of the rounds, with the same sums, so the same bits.
+//
 // Reduce-scatter (one node only) runs the same rounds with each rank's chunk as its
 // portion and no copy-out: rank q sums chunk q over the ranks in rank order, with the same
 // arithmetic as the all-reduce, so a sharded gradient has the bits of the all-reduced one.
@@ -28,7 +36,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
+#include "distributed/comm/cross_memory.h"
 #include "distributed/comm/mpi_error.h"
 #include "distributed/comm/node_barrier.h"
 #include "distributed/comm/process_group.h"
@@ -39,7 +49,10 @@ class ShmCollectives {
  public:
   // Collective over `world`. `ranks_per_node` > 0 pretends the node holds only that many
   // consecutive ranks (tests of the between-node path on one machine); 0 is the real node.
-  ShmCollectives(MPI_Comm world, size_t chunk_bytes, int ranks_per_node = 0);
+  // All-reduces of single_copy_min_bytes to single_copy_max_bytes use single copy where
+  // they can (min SIZE_MAX: never).
+  ShmCollectives(MPI_Comm world, size_t chunk_bytes, size_t single_copy_min_bytes,
+                 size_t single_copy_max_bytes, int ranks_per_node = 0);
   // Collective: frees the window and communicators. Not called after a failed op (the
   // ranks are out of step); the process ends then and takes the memory with it.
   void shut_down();
@@ -60,13 +73,18 @@ class ShmCollectives {
   int node_ranks() const { return node_size_; }
   int nodes() const { return nodes_; }
   int64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+  // Whether all-reduces of the single-copy sizes use it (the same on every rank).
+  bool single_copy() const { return cross_ != nullptr; }
 
  private:
   template <class T, class Acc>
   void reduce(T* data, int64_t count, ReduceOp op, MPI_Datatype acc_type);
   template <class T, class Acc>
+  void reduce_single_copy(T* data, int64_t count, ReduceOp op);
+  template <class T, class Acc>
   void scatter_reduce(const T* input, T* output, int64_t count, ReduceOp op);
   char* slot(int local_rank) const;
+  uint64_t* published_address(int local_rank) const;
   void start(double timeout_seconds);
   void arrive_and_wait() { barrier_->arrive_and_wait(deadline_); }
 
@@ -79,8 +97,11 @@ class ShmCollectives {
   int largest_node_ = 1;
   int world_size_ = 1;
   size_t chunk_bytes_;
-  char* base_ = nullptr;  // the window as this process maps it: barrier, slots, result
+  char* base_ = nullptr;  // the window as this process maps it: barrier, addresses, slots, result
   std::unique_ptr<NodeBarrier> barrier_;
+  size_t single_copy_min_bytes_, single_copy_max_bytes_;
+  std::unique_ptr<CrossMemory> cross_;  // null: single copy off, or not allowed on some rank
+  std::vector<char> scratch_;           // single copy: blocks read from the peers
   NodeBarrier::Deadline deadline_{};  // of the op running now
   // Read by any thread; the ops themselves run on one thread at a time (the
   // communication thread, or the caller while that thread is idle).

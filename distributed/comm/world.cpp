@@ -58,6 +58,11 @@ std::unique_ptr<ProcessGroup> make_process_group(const ProcessGroupOptions& opti
     if (const std::optional<int> chunk = env_int("TORUS_SHM_CHUNK_BYTES")) mpi.shm_chunk_bytes = static_cast<size_t>(*chunk);
     if (const std::optional<int> inline_max = env_int("TORUS_SHM_INLINE_MAX_BYTES"))
       mpi.shm_inline_max_bytes = static_cast<size_t>(*inline_max);
+    if (const char* single = std::getenv("TORUS_SHM_SINGLE_COPY")) mpi.shm_single_copy = std::string(single) != "0";
+    if (const std::optional<int> single_min = env_int("TORUS_SHM_SINGLE_COPY_MIN_BYTES"))
+      mpi.shm_single_copy_min_bytes = static_cast<size_t>(*single_min);
+    if (const std::optional<int> single_max = env_int("TORUS_SHM_SINGLE_COPY_MAX_BYTES"))
+      mpi.shm_single_copy_max_bytes = static_cast<size_t>(*single_max);
     return std::make_unique<MpiProcessGroup>(mpi);
   }
   return std::make_unique<LocalProcessGroup>(options);
