@@ -1,6 +1,8 @@
 // Checkpoint choices of a run (see train_checkpoint.h).
 #include "launcher/train_checkpoint.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace torus::cli {
@@ -32,13 +34,14 @@ std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::Expe
   return checkpoint::load_checkpoint(*latest);
 }
 
-void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, optim::Optimizer& optimizer,
+void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, const Module& model, optim::Optimizer& optimizer,
                        const parallel::ZeroSharding* zero) {
   if (zero == nullptr) {
     optimizer.load_state(loaded.optimizer, loaded.state.optimizer_steps);
     return;
   }
   // The shard's state, field by field, from the whole per-parameter tensors.
+  const NamedTensors parameters = model.named_parameters();
   NamedTensors state;
   for (const std::string& field : optimizer.state_fields()) {
     NamedTensors whole;
@@ -46,7 +49,16 @@ void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, optim::Optimi
     for (const auto& [name, t] : loaded.optimizer)
       if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
         whole.emplace_back(name.substr(0, name.size() - suffix.size()), t);
-    if (!whole.empty()) state.emplace_back("shard" + suffix, zero->shard_of(whole));
+    if (whole.empty()) continue;
+    const auto parameter = std::find_if(parameters.begin(), parameters.end(),
+                                        [&](const auto& p) { return p.first == whole.front().first; });
+    TORUS_CHECK(parameter != parameters.end(), "resume: optimizer state for '{}', which the model does not have",
+                whole.front().first);
+    if (whole.front().second.shape() == parameter->second.shape()) {
+      state.emplace_back("shard" + suffix, zero->shard_of(whole));
+    } else {  // one value for every parameter (Adam's step count): the shard takes it once
+      state.emplace_back("shard" + suffix, whole.front().second);
+    }
   }
   optimizer.load_state(state, loaded.state.optimizer_steps);
 }

@@ -25,7 +25,7 @@ std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::Expe
 
 // The checkpoint's optimizer state into `optimizer`: whole tensors per parameter, or
 // (ZeRO) this rank's shard of them.
-void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, optim::Optimizer& optimizer,
+void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, const Module& model, optim::Optimizer& optimizer,
                        const parallel::ZeroSharding* zero);
 
 }  // namespace torus::cli

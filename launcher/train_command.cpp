@@ -136,7 +136,7 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
                        group.backend_name()));
   Parallelism parallelism = make_parallelism(config, setup, group);
   if (resumed) {
-    restore_optimizer(*resumed, *setup.optimizer, parallelism.zero.get());
+    restore_optimizer(*resumed, *setup.model, *setup.optimizer, parallelism.zero.get());
     if (setup.dropout_generator) setup.dropout_generator->set_offset(resumed->state.dropout_offset);
   }
   if (rank == 0) {

@@ -1,5 +1,8 @@
 // Writing and committing a checkpoint (see checkpoint.h).
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include <fmt/format.h>
@@ -13,6 +16,33 @@
 namespace torus::checkpoint {
 namespace fs = std::filesystem;
 namespace {
+
+// TORUS_TEST_CRASH_AT=RANK:STEP:N kills that rank (SIGKILL) at the N-th point (1-based) of
+// its save of step STEP: after each write, fsync and rename. The crash-safety test walks N
+// up until the save completes.
+class CrashPoints {
+ public:
+  CrashPoints(int rank, int64_t step) {
+    const char* spec = std::getenv("TORUS_TEST_CRASH_AT");
+    int crash_rank = -1;
+    long long crash_step = -1;
+    if (spec != nullptr && std::sscanf(spec, "%d:%lld:%ld", &crash_rank, &crash_step, &target_) == 3 &&
+        (crash_rank != rank || crash_step != step))
+      target_ = -1;
+  }
+  void operator()(const char* /*done*/) {
+    if (target_ > 0 && ++count_ == target_) std::raise(SIGKILL);
+  }
+  io::DurabilityStep step() {
+    return [this](const char* done) { (*this)(done); };
+  }
+
+ private:
+  long target_ = -1, count_ = 0;
+};
+
+// "exp_avg" of "shard.exp_avg".
+std::string field_of(const std::string& state_name) { return state_name.substr(state_name.find('.') + 1); }
 
 // Elements [start, start + count) of the flattened `t`, as a 1-D tensor.
 Tensor slice(const Tensor& t, int64_t start, int64_t count) {
@@ -30,13 +60,20 @@ NamedTensors pieces_of_this_rank(const CheckpointSource& source) {
   };
   const NamedTensors state = source.optimizer->named_state();
   if (source.zero != nullptr) {
+    const Tensor& shard = source.zero->shard();
     for (const parallel::ZeroPiece& piece : source.zero->owned_pieces()) {
-      add("model." + piece.name, slice(source.zero->shard(), piece.shard_position, piece.count), piece.start);
-      for (const auto& [name, t] : state) {  // "shard.<field>"
-        const std::string field = name.substr(name.find('.') + 1);
-        add(fmt::format("optimizer.{}.{}", piece.name, field), slice(t, piece.shard_position, piece.count), piece.start);
-      }
+      add("model." + piece.name, slice(shard, piece.shard_position, piece.count), piece.start);
+      for (const auto& [name, t] : state)  // "shard.<field>"
+        if (t.shape() == shard.shape())
+          add(fmt::format("optimizer.{}.{}", piece.name, field_of(name)), slice(t, piece.shard_position, piece.count),
+              piece.start);
     }
+    // Fields not shaped like the shard (Adam's step count) are one value for every
+    // parameter: rank 0 writes it for each.
+    for (const auto& [name, t] : state)
+      if (t.shape() != shard.shape() && rank == 0)
+        for (const auto& [parameter, p] : source.model->named_parameters())
+          add(fmt::format("optimizer.{}.{}", parameter, field_of(name)), slice(t, 0, t.numel()), 0);
   } else {
     auto split = [&](const std::string& tensor, const Tensor& t) {
       const int64_t n = t.numel(), start = n * rank / world, end = n * (rank + 1) / world;
@@ -60,8 +97,9 @@ std::map<std::string, std::pair<DType, Shape>> logical_tensors(const CheckpointS
       out["optimizer." + name] = {t.dtype(), t.shape()};
       continue;
     }
-    const std::string field = name.substr(name.find('.') + 1);
-    for (const auto& [parameter, p] : parameters) out[fmt::format("optimizer.{}.{}", parameter, field)] = {t.dtype(), p.shape()};
+    const bool shard_shaped = t.shape() == source.zero->shard().shape();
+    for (const auto& [parameter, p] : parameters)
+      out[fmt::format("optimizer.{}.{}", parameter, field_of(name))] = {t.dtype(), shard_shaped ? p.shape() : t.shape()};
   }
   return out;
 }
@@ -82,7 +120,7 @@ nlohmann::ordered_json state_json(const TrainingState& s) {
 // headers, checked to cover every tensor exactly), the state, then the manifest.
 void write_index_state_and_manifest(const fs::path& dir, const TrainingState& state, const CheckpointSource& source,
                                     const std::vector<std::pair<std::string, int64_t>>& shards,
-                                    const std::vector<uint32_t>& crcs) {
+                                    const std::vector<uint32_t>& crcs, CrashPoints& crash) {
   nlohmann::ordered_json tensors = nlohmann::ordered_json::object();
   const auto logical = logical_tensors(source);
   for (const auto& [name, spec] : logical)
@@ -100,9 +138,9 @@ void write_index_state_and_manifest(const fs::path& dir, const TrainingState& st
   nlohmann::ordered_json index = {{"metadata", {{"format", "torus-checkpoint-index"}, {"format_version", kFormatVersion}}},
                                   {"tensors", tensors}};
   check_coverage(index, "checkpoint index");
-  io::write_file_durably(dir / kIndexFile, index.dump(1));
-  io::write_file_durably(dir / kStateFile, state_json(state).dump(1));
-  io::write_file_durably(dir / kConfigFile, source.config_yaml);
+  io::write_file_durably(dir / kIndexFile, index.dump(1), crash.step());
+  io::write_file_durably(dir / kStateFile, state_json(state).dump(1), crash.step());
+  io::write_file_durably(dir / kConfigFile, source.config_yaml, crash.step());
   nlohmann::ordered_json files = nlohmann::ordered_json::object();
   for (size_t r = 0; r < shards.size(); ++r)
     files[shards[r].first] = {{"bytes", shards[r].second}, {"crc32", fmt::format("{:08x}", crcs[r])}};
@@ -115,7 +153,7 @@ void write_index_state_and_manifest(const fs::path& dir, const TrainingState& st
                                            {"step", state.step},
                                            {"world_size", state.world},
                                            {"files", files}};
-  io::write_file_durably(dir / kManifestFile, manifest.dump(1));
+  io::write_file_durably(dir / kManifestFile, manifest.dump(1), crash.step());
 }
 
 // Committed checkpoints beyond the newest keep_last go, oldest first.
@@ -134,21 +172,26 @@ fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingState& s
   const int rank = group.rank(), world = group.size();
   const fs::path final_dir = checkpoints_dir / checkpoint_name(state.step);
   const fs::path dir = final_dir.string() + ".tmp";
+  CrashPoints crash(rank, state.step);
   if (rank == 0) {
     fs::remove_all(dir);  // what a crash left of an earlier try
     fs::create_directories(dir);
+    crash("directory created");
   }
   group.barrier()->wait();
   const std::string file = shard_file_name(rank, world);
   io::save_safetensors((dir / file).string(), pieces_of_this_rank(source),
                        {{"format", "torus-checkpoint-shard"}, {"rank", std::to_string(rank)}, {"world_size", std::to_string(world)}});
+  crash("shard written");
   io::sync_path(dir / file);
+  crash("shard synced");
   // Each rank's size and checksum reach rank 0 with the all-gather that is also the barrier.
   Tensor mine = Tensor::from_data<int64_t>({static_cast<int64_t>(fs::file_size(dir / file)),
                                             static_cast<int64_t>(io::crc32_of_file(dir / file))},
                                            {2});
   Tensor all = Tensor::zeros({2 * world}, DType::i64);
   group.all_gather(mine, all)->wait();
+  crash("sizes gathered");
   if (rank == 0) {
     std::vector<std::pair<std::string, int64_t>> shards;
     std::vector<uint32_t> crcs;
@@ -156,12 +199,14 @@ fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingState& s
       shards.emplace_back(shard_file_name(r, world), all.data<int64_t>()[2 * r]);
       crcs.push_back(static_cast<uint32_t>(all.data<int64_t>()[2 * r + 1]));
     }
-    write_index_state_and_manifest(dir, state, source, shards, crcs);
+    write_index_state_and_manifest(dir, state, source, shards, crcs, crash);
     io::sync_path(dir);
+    crash("directory synced");
     if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a step saved again after resuming from earlier
-    io::rename_durably(dir, final_dir);
-    io::write_file_durably(checkpoints_dir / kLatestFile, checkpoint_name(state.step) + "\n");
+    io::rename_durably(dir, final_dir, crash.step());
+    io::write_file_durably(checkpoints_dir / kLatestFile, checkpoint_name(state.step) + "\n", crash.step());
     prune(checkpoints_dir, keep_last);
+    crash("pruned");
   }
   group.barrier()->wait();  // no rank runs ahead of the commit
   return final_dir;

@@ -295,7 +295,8 @@ TrainSummary Trainer::run() {
   }
   summary.steps = options_.steps;
   summary.seconds = seconds_since(start);
-  if (eval_loader_ != nullptr) summary.eval = evaluate_and_log(options_.steps);
+  // A run resumed from its last step has logged its final evaluation already.
+  if (eval_loader_ != nullptr && start_step_ < options_.steps) summary.eval = evaluate_and_log(options_.steps);
   if (save_checkpoint_ && start_step_ < options_.steps) save_checkpoint_(options_.steps, train_loader_.position());
   save_weights("final.safetensors", options_.steps);
   log(fmt::format("done: {} steps in {}; final weights in {}", options_.steps,

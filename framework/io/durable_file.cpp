@@ -39,7 +39,7 @@ void sync_path(const std::filesystem::path& path) {
   if (::fsync(d.fd) != 0) fail(path, "fsync");
 }
 
-void write_file_durably(const std::filesystem::path& path, const std::string& bytes) {
+void write_file_durably(const std::filesystem::path& path, const std::string& bytes, const DurabilityStep& after) {
   const std::filesystem::path temporary = path.string() + ".tmp";
   {
     Descriptor d{::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
@@ -51,19 +51,23 @@ void write_file_durably(const std::filesystem::path& path, const std::string& by
       if (n < 0) fail(temporary, "write");
       written += static_cast<size_t>(n);
     }
+    if (after) after("written");
     if (::fsync(d.fd) != 0) fail(temporary, "fsync");
     const int fd = d.fd;
     d.fd = -1;
     if (::close(fd) != 0) fail(temporary, "close");
   }
-  rename_durably(temporary, path);
+  if (after) after("synced");
+  rename_durably(temporary, path, after);
 }
 
-void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to) {
+void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to, const DurabilityStep& after) {
   if (::rename(from.c_str(), to.c_str()) != 0)
     throw IOError(fmt::format("rename {} to {} failed: {}", from.string(), to.string(), std::strerror(errno)));
+  if (after) after("renamed");
   const std::filesystem::path parent = to.has_parent_path() ? to.parent_path() : std::filesystem::path(".");
   sync_path(parent);
+  if (after) after("directory synced");
 }
 
 std::string read_file(const std::filesystem::path& path) {

@@ -5,16 +5,23 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace torus::io {
 
+// Called after each step of a durable write or rename with what was just done
+// ("written", "synced", "renamed", "directory synced"): where crash tests kill.
+using DurabilityStep = std::function<void(const char* done)>;
+
 // Replaces `path` with `bytes` as described above (temporary: `path` + ".tmp").
-void write_file_durably(const std::filesystem::path& path, const std::string& bytes);
+void write_file_durably(const std::filesystem::path& path, const std::string& bytes,
+                        const DurabilityStep& after = nullptr);
 // fsync of a file or a directory; an IOError names the path.
 void sync_path(const std::filesystem::path& path);
 // rename(2) then fsync of the destination's directory.
-void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to);
+void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to,
+                    const DurabilityStep& after = nullptr);
 // The whole file, or an IOError naming it.
 std::string read_file(const std::filesystem::path& path);
 

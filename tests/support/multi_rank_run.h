@@ -39,9 +39,16 @@ class MultiRankRun : public ::testing::TestWithParam<Workload> {
     if (!HasFailure() && !dir_.empty()) std::filesystem::remove_all(dir_);
   }
   // Trains on `ranks` processes (1: no mpirun) into run directory `name`; `environment`
-  // is put before the command and passed on to every rank.
+  // is put before the command and passed on to every rank. Expects success.
   std::filesystem::path train(int ranks, const std::string& name, const std::string& overrides = "",
                               const std::string& environment = "") {
+    const ToolRun r = run(ranks, name, overrides, environment);
+    EXPECT_EQ(r.status, 0) << r.output;
+    return dir_ / name;
+  }
+  // The same, for runs that may fail: their exit status and output.
+  ToolRun run(int ranks, const std::string& name, const std::string& overrides = "",
+              const std::string& environment = "") {
     const std::string arguments = fmt::format("train {} name={} {}", config_.string(), name, overrides);
     std::string launcher = environment;
     if (ranks > 1) {
@@ -53,9 +60,7 @@ class MultiRankRun : public ::testing::TestWithParam<Workload> {
         if (assignment.find('=') != std::string::npos) launcher += " -x " + assignment.substr(0, assignment.find('='));
       }
     }
-    const ToolRun r = run_tool(arguments, launcher);
-    EXPECT_EQ(r.status, 0) << r.output;
-    return dir_ / name;
+    return run_tool(arguments, launcher);
   }
   std::filesystem::path dir_, config_;
 };
