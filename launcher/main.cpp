@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   };
   try {
     return run(argc, argv);
+  } catch (const torus::cli::StoppedForRequeue&) {
+    return torus::cli::kRequeueExitStatus;  // the run logged why, and its checkpoint
   } catch (const torus::config::ConfigError& e) {
     report("", e.what());
     return 2;  // a user error in a config or override, like a bad command line: nothing ran

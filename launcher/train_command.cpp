@@ -3,9 +3,11 @@
 #include "launcher/train_command.h"
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
-#include <optional>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -28,10 +30,25 @@
 namespace torus::cli {
 namespace {
 
-// Fields whose machinery is not built yet are refused rather than silently ignored.
-void check_unbuilt_features(const config::ExperimentConfig& config) {
-  TORUS_CHECK(config.checkpoint().format() != config::CheckpointFormat::hdf5,
-              "checkpoint.format: hdf5 checkpoints are not built yet; safetensors is");
+// The signal that asked the run to stop (SIGTERM, SIGUSR1), 0 while none has.
+volatile std::sig_atomic_t stop_signal = 0;
+
+void on_stop_signal(int signal) { stop_signal = signal; }
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  for (int signal : {SIGTERM, SIGUSR1})
+    if (::sigaction(signal, &action, nullptr) != 0)
+      throw IOError(fmt::format("sigaction({}) failed: {}", signal, std::strerror(errno)));
+}
+
+// True on every rank once any rank has been signalled (one all-reduce of a flag).
+bool stop_requested_anywhere(comm::ProcessGroup& group) {
+  Tensor flag = Tensor::scalar(stop_signal != 0 ? 1.0 : 0.0, DType::f64);
+  if (group.size() > 1) group.all_reduce(flag, comm::ReduceOp::sum)->wait();
+  return flag.item() > 0;
 }
 
 // How gradients meet across ranks: data parallelism, or reproducible mode and/or ZeRO
@@ -111,7 +128,6 @@ std::string memory_report(const Layer& model, const optim::Optimizer& optimizer,
 }
 
 void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group) {
-  check_unbuilt_features(config);
   const int rank = group.rank(), world = group.size();
   RunSetup setup = make_run_setup(config, /*for_training=*/true, rank, world);
   const std::filesystem::path checkpoints = checkpoints_dir(config, setup.run_dir);
@@ -167,14 +183,28 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
                                           world,
                                           config.distributed().zero_stage()};
     const checkpoint::CheckpointSource source{setup.model.get(), setup.optimizer.get(), parallelism.zero.get(), &group,
-                                              config_yaml};
+                                              config_yaml,
+                                              config.checkpoint().format() == config::CheckpointFormat::hdf5
+                                                  ? checkpoint::CheckpointFormat::hdf5
+                                                  : checkpoint::CheckpointFormat::safetensors};
     const auto dir = checkpoint::save_checkpoint(checkpoints, state, source, config.checkpoint().keep_last());
     run->log(fmt::format("checkpoint at step {} committed: {} ({:.2f} s)", step, dir.string(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   });
   if (resumed) trainer.resume_from(resumed->state.step, resumed->state.position);
-  trainer.run();
+  install_stop_handlers();
+  trainer.set_stop_check([&group] { return stop_requested_anywhere(group); });
+  const train::TrainSummary summary = trainer.run();
   run->log(memory_report(*setup.model, *setup.optimizer, parallelism));
+  if (summary.stopped_at > 0) {
+    const std::string line = fmt::format(
+        "stopped by {} after step {}: its checkpoint is committed; exiting with status {} so the job is requeued "
+        "(resume=auto continues it)",
+        stop_signal != 0 ? strsignal(stop_signal) : "a signal to another rank", summary.stopped_at, kRequeueExitStatus);
+    run->log(line);
+    if (rank == 0) fmt::print("{}\n", line);
+    throw StoppedForRequeue{};
+  }
 }
 
 void train(const ConfigArguments& arguments) {

@@ -5,7 +5,8 @@
 // within 1e-5 otherwise); a rank killed at every point of a save leaves a checkpoint that
 // loads, and the previous one byte-identical; corrupt, truncated, incomplete and foreign
 // checkpoints are skipped or refused with one line naming the file and the problem;
-// keep_last prunes; Python's safetensors package reads every shard.
+// keep_last prunes; Python's safetensors package reads every shard; SIGUSR1 or SIGTERM
+// stops a run with a checkpoint and the "requeue me" status.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -232,6 +233,33 @@ print("checked", len(index["tensors"]))
                                                         checkpoint("py", 8).string(), (run_dir / "final.safetensors").string()));
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(test::contains(r.output, "checked")) << r.output;
+}
+
+// SIGUSR1 to mpirun (forwarded to every rank) or SIGTERM to a single process, as a
+// scheduler sends before a time limit: the run commits a checkpoint of the step it is in,
+// exits with status 75, and resume=auto finishes it as if it never stopped.
+TEST_P(CheckpointFiles, ASignalledRunCheckpointsExitsForRequeueAndResumesExactly) {
+  write_config("ckptstop", "seed: 5\n{body}trainer:\n  steps: 300\n  log_every: 1\n  threads: 1\n"
+                           "  run_dir: {run_dir}\ncheckpoint:\n  every_steps: 0\n");
+  for (const auto& [ranks, signal] : {std::pair{2, "USR1"}, std::pair{1, "TERM"}}) {
+    const std::string name = fmt::format("stopped_{}", ranks);
+    const fs::path full = train(ranks, fmt::format("full_{}", ranks));
+    const std::string launcher =
+        ranks > 1 ? fmt::format("{} --oversubscribe --allow-run-as-root -np {} ", TORUS_MPIEXEC, ranks) : "";
+    // Signal once step 20 is logged; the shell reports the run's exit status.
+    const std::string script = fmt::format(
+        "{}{} train {} name={} & pid=$!; until grep -qs '\"step\":20,' {}/metrics.jsonl; do sleep 0.02; done; "
+        "kill -{} $pid; wait $pid; echo exit=$?",
+        launcher, TORUS_TOOL, config_.string(), name, (dir_ / name).string(), signal);
+    const test::ToolRun stopped = test::run_command(script);
+    EXPECT_TRUE(test::contains(stopped.output, "exit=75")) << stopped.output;
+    EXPECT_TRUE(test::contains(stopped.output, "its checkpoint is committed")) << stopped.output;
+    const std::string latest = read_file(dir_ / name / "checkpoints" / "latest");
+    EXPECT_NE(latest, "step_00000300\n") << "the run stopped early";
+    const fs::path resumed = train(ranks, name, "resume=auto");
+    EXPECT_EQ(untimed_metrics(resumed), untimed_metrics(full)) << name;
+    EXPECT_TRUE(read_file(resumed / "final.safetensors") == read_file(full / "final.safetensors")) << name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Workload, CheckpointFiles, ::testing::Values(kGpt),

@@ -175,13 +175,12 @@ TEST_F(TrainRun, ADivergingLossStopsTheRunNamingTheStep) {
   EXPECT_NE(nan.find("optimizer.lr"), std::string::npos) << nan;
 }
 
-// What is not built yet is refused, never silently ignored.
-TEST_F(TrainRun, FeaturesNotBuiltYetAreRefusedOrWarnedAbout) {
-  const fs::path file = config("unbuilt");
-  EXPECT_NE(failure(run_tool("train " + file.string() + " resume=auto")).find("resume"), std::string::npos);
-  const ToolRun warned = run_tool("train " + file.string() + " checkpoint.every_steps=10");
-  EXPECT_EQ(warned.status, 0) << warned.output;
-  EXPECT_NE(warned.output.find("warning: checkpoint.every_steps 10"), std::string::npos) << warned.output;
+// resume=auto on a fresh run directory says there is nothing to resume and starts at step 0.
+TEST_F(TrainRun, ResumeAutoWithoutACheckpointStartsAtStepZeroAndSaysSo) {
+  const ToolRun r = run_tool("train " + config("fresh").string() + " resume=auto");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("resume=auto: no intact checkpoint in"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "fresh" / "checkpoints" / "latest")) << "the run's final checkpoint";
 }
 
 TEST_F(TrainRun, ConfigErrorsExitWithStatusTwoAndStartNothing) {

@@ -285,8 +285,16 @@ TrainSummary Trainer::run() {
     }
     if (eval_loader_ != nullptr && options_.eval_every > 0 && step % options_.eval_every == 0 && step != options_.steps)
       evaluate_and_log(step);
-    if (save_checkpoint_ && checkpoint_every_ > 0 && step % checkpoint_every_ == 0 && step != options_.steps)
-      save_checkpoint_(step, train_loader_.position());
+    const bool saved = save_checkpoint_ && checkpoint_every_ > 0 && step % checkpoint_every_ == 0 && step != options_.steps;
+    if (saved) save_checkpoint_(step, train_loader_.position());
+    if (stop_requested_ && step != options_.steps && stop_requested_()) {
+      if (save_checkpoint_ && !saved) save_checkpoint_(step, train_loader_.position());
+      if (run_.writer()) progress_.finish();
+      summary.steps = step;
+      summary.stopped_at = step;
+      summary.seconds = seconds_since(start);
+      return summary;
+    }
   }
   if (run_.writer()) progress_.finish();
   if (profiling && options_.steps < kFirstProfiledStep + kProfiledSteps - 1 && profile::enabled()) {

@@ -51,6 +51,7 @@ struct TrainSummary {
   double last_loss = 0;
   std::optional<EvalResult> eval;
   double seconds = 0;
+  int64_t stopped_at = 0;  // the step after which a stop request ended the run; 0: it ran to the end
 };
 
 // The loss of a batch and how many of its predictions were right.
@@ -90,6 +91,10 @@ class Trainer {
   void set_checkpointing(int64_t every_steps, SaveCheckpoint save);
   // Continues a run after `completed_steps` steps, the training loader at `next`.
   void resume_from(int64_t completed_steps, const data::LoaderPosition& next);
+  // Asked on every rank after each step; when it says stop (it must say the same on
+  // every rank), the run commits a checkpoint of that step and returns early, with
+  // TrainSummary::stopped_at set.
+  void set_stop_check(std::function<bool()> stop_requested) { stop_requested_ = std::move(stop_requested); }
 
  private:
   // One optimizer step over grad_accumulation micro-batches; returns its mean loss and
@@ -117,6 +122,7 @@ class Trainer {
   int64_t checkpoint_every_ = 0;
   SaveCheckpoint save_checkpoint_;
   int64_t start_step_ = 0;  // steps done before this run (resumed)
+  std::function<bool()> stop_requested_;
 };
 
 }  // namespace torus::train
