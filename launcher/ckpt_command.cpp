@@ -1,8 +1,10 @@
-// `torus ckpt inspect PATH [--json]`: every tensor's name, dtype, shape, byte size and
-// CRC-32 of its bytes, and the file's metadata. Reads .safetensors files today; HDF5
-// files and checkpoint directories come with the checkpoint issue.
+// `torus ckpt inspect PATH [--json]`: for a .safetensors file every tensor's name, dtype,
+// shape, byte size and CRC-32 of its bytes, and the file's metadata; for directories see
+// ckpt_inspect_dir.h. `torus ckpt export RUN_DIR_OR_CKPT OUT.safetensors`: see
+// distributed/checkpoint/checkpoint_export.h.
 #include "launcher/ckpt_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -10,18 +12,31 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "distributed/checkpoint/checkpoint_export.h"
+#include "distributed/checkpoint/checkpoint_locate.h"
 #include "framework/io/durable_file.h"
 #include "framework/io/safetensors.h"
+#include "launcher/ckpt_inspect_dir.h"
 
 namespace torus::cli {
 namespace {
 
+// "runs/x/" names runs/x: the checks on a directory's own name need its last component.
+std::filesystem::path as_given(const std::string& path) {
+  std::filesystem::path p(path);
+  return p.has_filename() || !p.has_parent_path() || p.parent_path() == p.root_path() ? p : p.parent_path();
+}
+
 void inspect(const std::string& path, bool as_json) {
+  if (std::filesystem::is_directory(path)) return inspect_directory(as_given(path), as_json);
+  if (!std::filesystem::exists(path)) throw IOError(fmt::format("ckpt inspect: {}: no such file or directory", path));
   const std::string extension = std::filesystem::path(path).extension().string();
+  if (extension == ".h5" || extension == ".hdf5")
+    throw NotImplementedError(fmt::format("ckpt inspect: {}: HDF5 files are not supported yet (safetensors files "
+                                          "and checkpoint directories are)", path));
   if (extension != ".safetensors")
-    throw NotImplementedError(fmt::format(
-        "ckpt inspect: {}: only .safetensors files can be inspected so far (HDF5 files and "
-        "checkpoint directories are not supported yet)", path));
+    throw IOError(fmt::format("ckpt inspect: {}: not a .safetensors file, a checkpoint directory or a run directory",
+                              path));
   // Any valid file is listed, including dtypes Torus cannot compute in.
   const io::MappedSafetensors file = io::map_safetensors(path);
   const auto& entries = file.index.entries;
@@ -44,7 +59,11 @@ void inspect(const std::string& path, bool as_json) {
   size_t width = 4;
   for (const io::SafetensorsEntry& e : entries) width = std::max(width, e.name.size());
   fmt::print("{}: safetensors, {} tensors\n", path, entries.size());
-  for (const auto& [key, value] : file.index.metadata) fmt::print("  metadata {} = {}\n", key, value);
+  for (const auto& [key, value] : file.index.metadata) {
+    const auto lines = std::count(value.begin(), value.end(), '\n');
+    if (lines > 1) fmt::print("  metadata {} = ({} lines; --json shows them)\n", key, lines);  // an export's config
+    else fmt::print("  metadata {} = {}\n", key, value);
+  }
   fmt::print("  {:<{}}  {:<7} {:<20} {:>14}  {}\n", "name", width, "dtype", "shape", "bytes", "crc32");
   for (const io::SafetensorsEntry& e : entries) {
     fmt::print("  {:<{}}  {:<7} {:<20} {:>14}  {}\n", e.name, width, e.dtype, shape_str(e.shape), e.end - e.begin,
@@ -54,17 +73,40 @@ void inspect(const std::string& path, bool as_json) {
   fmt::print("  total {} bytes\n", total);
 }
 
+void export_weights(const std::string& source, const std::string& out, double max_shard_mb) {
+  std::vector<std::string> skipped;
+  const std::filesystem::path dir = checkpoint::resolve_checkpoint(as_given(source), skipped);
+  for (const std::string& why : skipped) fmt::print(stderr, "torus: ckpt export: skipped {}\n", why);
+  const checkpoint::ExportResult r = checkpoint::export_checkpoint(dir, out, max_shard_mb);
+  fmt::print("{}: step {}, {} tensors, {} bytes -> ", r.checkpoint.string(), r.step, r.tensors, r.bytes);
+  if (r.files.size() == 1) fmt::print("{}\n", r.files[0].string());
+  else fmt::print("{} shards and {}\n", r.files.size() - 1, r.files.back().string());
+}
+
 }  // namespace
 
 void add_ckpt_command(CLI::App& app) {
-  CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect checkpoint and weight files");
+  CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect and export checkpoints and weight files");
   ckpt->require_subcommand(1);
-  CLI::App* inspect_cmd = ckpt->add_subcommand("inspect", "List the tensors of a .safetensors file");
+  CLI::App* inspect_cmd =
+      ckpt->add_subcommand("inspect", "List the tensors of a .safetensors file or a checkpoint, or a run's checkpoints");
   auto path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
-  inspect_cmd->add_option("PATH", *path, "a .safetensors file")->required();
+  inspect_cmd->add_option("PATH", *path, "a .safetensors file, a checkpoint directory or a run directory")->required();
   inspect_cmd->add_flag("--json", *as_json, "print one JSON document");
   inspect_cmd->callback([path, as_json] { inspect(*path, *as_json); });
+
+  CLI::App* export_cmd = ckpt->add_subcommand(
+      "export", "Consolidated model weights of a checkpoint (a run's newest intact one) as safetensors for serving");
+  auto source = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto max_shard_mb = std::make_shared<double>(checkpoint::kDefaultMaxShardMb);
+  export_cmd->add_option("RUN_DIR_OR_CKPT", *source, "a run directory or a checkpoint directory")->required();
+  export_cmd->add_option("OUT", *out, "the .safetensors file to write")->required();
+  export_cmd->add_option("--max-shard-mb", *max_shard_mb,
+                         "above this many MiB, write <stem>-0000K-of-0000N.safetensors shards and OUT.index.json")
+      ->capture_default_str();
+  export_cmd->callback([=] { export_weights(*source, *out, *max_shard_mb); });
 }
 
 }  // namespace torus::cli

@@ -1,4 +1,4 @@
-// `torus ckpt ...`: inspecting (and, later, converting and exporting) checkpoint files.
+// `torus ckpt ...`: inspecting and exporting checkpoints and weight files.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -159,3 +159,22 @@ def build_model(kind, options):
     if kind == "gpt":
         return GPT(**o)
     raise ValueError(f"unknown model kind {kind!r} (expected mlp, cnn or gpt)")
+
+
+def model_options(config):
+    """(kind, options) for build_model from a Torus config (config.resolved.yaml, or the
+    "torus_config" metadata of an exported file), as PyYAML reads it."""
+    model = config["model"]
+    kind = model["kind"]
+    if kind == "mlp":
+        m = model["mlp"]
+        return kind, {"in": m["input_size"] or 784, "hidden": m["hidden"], "classes": m["classes"] or 10,
+                      "activation": m["activation"]}
+    if kind == "cnn":
+        m = model["cnn"]
+        stages = [{"channels": c["channels"], "kernel": c["kernel"], "stride": c["stride"], "padding": c["padding"],
+                   "pool": "max" if c["pool"] > 0 else "none", "pool_kernel": max(c["pool"], 1)} for c in m["conv"]]
+        return kind, {"stages": stages, "hidden": m["hidden"], "classes": m["classes"] or 10, "fc_relu": m["fc_relu"]}
+    g = model["gpt"]
+    return kind, {"vocab": g["vocab_size"], "context": g["context"], "d_model": g["d_model"], "layers": g["layers"],
+                  "heads": g["heads"], "tied_head": g["tied_head"], "dropout": g["dropout"]}

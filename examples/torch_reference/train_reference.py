@@ -23,7 +23,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models import build_model  # noqa: E402
+from models import build_model, model_options  # noqa: E402
 
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
 
@@ -56,23 +56,6 @@ def training_samples(config):
         offsets = torch.arange(context)
         return tokens[starts[:, None] + offsets], tokens[starts[:, None] + offsets + 1]
     raise SystemExit(f"train_reference.py: data.dataset {data['dataset']} is not reproduced here")
-
-
-def model_options(config):
-    model = config["model"]
-    kind = model["kind"]
-    if kind == "mlp":
-        m = model["mlp"]
-        return kind, {"in": m["input_size"] or 784, "hidden": m["hidden"], "classes": m["classes"] or 10,
-                      "activation": m["activation"]}
-    if kind == "cnn":
-        m = model["cnn"]
-        stages = [{"channels": c["channels"], "kernel": c["kernel"], "stride": c["stride"], "padding": c["padding"],
-                   "pool": "max" if c["pool"] > 0 else "none", "pool_kernel": max(c["pool"], 1)} for c in m["conv"]]
-        return kind, {"stages": stages, "hidden": m["hidden"], "classes": m["classes"] or 10, "fc_relu": m["fc_relu"]}
-    g = model["gpt"]
-    return kind, {"vocab": g["vocab_size"], "context": g["context"], "d_model": g["d_model"], "layers": g["layers"],
-                  "heads": g["heads"], "tied_head": g["tied_head"], "dropout": g["dropout"]}
 
 
 def make_optimizer(config, parameters):
