@@ -56,8 +56,9 @@ void print_checkpoint(const checkpoint::CheckpointSummary& s) {
              s.world_size == 1 ? "" : "s", or_unknown(s.zero_stage));
   fmt::print("  {}\n", verdict(s));
   if (!s.torus_version.empty()) fmt::print("  written by Torus {}\n", s.torus_version);
-  fmt::print("  {} bytes on disk; model {} bytes, optimizer state {} bytes\n", s.file_bytes, s.model_bytes,
-             s.optimizer_bytes);
+  fmt::print("  {} bytes on disk", s.file_bytes);
+  if (!s.tensors.empty()) fmt::print("; model {} bytes, optimizer state {} bytes", s.model_bytes, s.optimizer_bytes);
+  fmt::print("\n");
   if (!s.note.empty()) fmt::print("  {}\n", s.note);
   if (s.tensors.empty()) return;
   size_t width = 4;
