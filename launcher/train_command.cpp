@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "distributed/checkpoint/checkpoint_locate.h"
 #include "distributed/comm/world.h"
 #include "distributed/parallel/data_parallel.h"
 #include "distributed/parallel/exact_gradient_sum.h"
@@ -223,13 +224,23 @@ void train(const ConfigArguments& arguments) {
   }
 }
 
+// The weights a .safetensors file, a checkpoint directory or a run directory (its newest
+// intact checkpoint) holds.
+NamedTensors weights_of(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) return io::load_safetensors(path).tensors;
+  std::vector<std::string> skipped;
+  const std::filesystem::path dir = checkpoint::resolve_checkpoint(path, skipped);
+  for (const std::string& why : skipped) fmt::print("skipped {}\n", why);
+  return checkpoint::load_checkpoint(dir).model;
+}
+
 void evaluate(const ConfigArguments& arguments, const std::string& checkpoint, bool as_json) {
   const auto config = load_or_print(arguments);
   if (!config) return;
   RunSetup setup = make_run_setup(*config, /*for_training=*/false);
   TORUS_CHECK(setup.eval_loader != nullptr, "eval: the config has no eval set (data.eval_fraction is 0 and no "
                                             "data.eval_path)");
-  setup.model->load_state_dict(io::load_safetensors(checkpoint).tensors, /*strict=*/true);
+  setup.model->load_state_dict(weights_of(checkpoint), /*strict=*/true);
   setup.model->eval();
   const train::Task task = config->model().kind() == config::ModelKind::gpt ? train::Task::language_model
                                                                            : train::Task::classification;
@@ -262,7 +273,8 @@ void add_eval_command(CLI::App& app) {
   auto checkpoint = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
   add_config_arguments(*command, *arguments, /*print_flag=*/false);
-  command->add_option("--checkpoint", *checkpoint, "a .safetensors file of weights (a run's final.safetensors)")
+  command->add_option("--checkpoint", *checkpoint, "weights: a .safetensors file (a run's final.safetensors), a checkpoint directory, or a run "
+                                    "directory (its newest intact checkpoint)")
       ->required();
   command->add_flag("--json", *as_json, "print one JSON object");
   command->callback([=] { evaluate(*arguments, *checkpoint, *as_json); });

@@ -112,7 +112,7 @@ TEST_F(TrainRun, InitFromStartsFromTheGivenWeights) {
       << "another seed without init_from starts elsewhere";
 }
 
-TEST_F(TrainRun, EvalOfTheFinalWeightsGivesTheRunsLastEvaluation) {
+TEST_F(TrainRun, EvalOfTheFinalWeightsOrTheRunDirectoryGivesTheRunsLastEvaluation) {
   const fs::path file = config("evaluated");
   ASSERT_EQ(run_tool("train " + file.string()).status, 0);
   nlohmann::json last_eval;
@@ -130,6 +130,11 @@ TEST_F(TrainRun, EvalOfTheFinalWeightsGivesTheRunsLastEvaluation) {
   EXPECT_DOUBLE_EQ(result["eval_loss"].get<double>(), last_eval["eval_loss"].get<double>());
   EXPECT_EQ(result["samples"], 10000);
   EXPECT_GT(result["eval_accuracy"].get<double>(), 0.6) << "40 steps of SGD learn something";
+  // The run directory (its newest checkpoint) holds the same weights.
+  const ToolRun from_run = run_tool(fmt::format("eval {} --checkpoint {} --json", file.string(),
+                                                (dir_ / "evaluated").string()));
+  ASSERT_EQ(from_run.status, 0) << from_run.output;
+  EXPECT_EQ(nlohmann::json::parse(from_run.output)["eval_loss"], result["eval_loss"]);
 }
 
 TEST_F(TrainRun, MissingOrCorruptDatasetFilesAreOneLineErrors) {
