@@ -230,7 +230,7 @@ NamedTensors weights_of(const std::string& path) {
   if (!std::filesystem::is_directory(path)) return io::load_safetensors(path).tensors;
   std::vector<std::string> skipped;
   const std::filesystem::path dir = checkpoint::resolve_checkpoint(path, skipped);
-  for (const std::string& why : skipped) fmt::print("skipped {}\n", why);
+  for (const std::string& why : skipped) fmt::print(stderr, "skipped {}\n", why);  // stdout may be --json
   return checkpoint::load_checkpoint(dir).model;
 }
 
