@@ -26,6 +26,7 @@
 #include "launcher/train_setup.h"
 #include "support/multi_rank_run.h"
 #include "support/tool_run.h"
+#include "support/workloads.h"
 
 namespace torus {
 namespace {
@@ -36,13 +37,8 @@ using test::run_tool;
 using test::ToolRun;
 using test::Workload;
 
-const Workload kMlp{"mlp",
-                    "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
-                    "  batch_size: 48\n  eval_fraction: 0.005\noptimizer:\n  name: adamw\n  lr: 0.003\n"};
-const Workload kGpt{"gpt",
-                    "model:\n  kind: gpt\n  gpt: {vocab_size: 256, context: 32, d_model: 32, layers: 2, heads: 2}\n"
-                    "data:\n  dataset: synthetic\n  synthetic: {samples: 480, classes: 256}\n  batch_size: 48\n"
-                    "  eval_fraction: 0\noptimizer:\n  name: adamw\n  lr: 0.003\n"};
+const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("0.005") + test::kAdamW};
+const Workload kGpt{"gpt", test::kGptModel + test::kSyntheticTokens + test::kAdamW};
 
 const std::string kExportScript = std::string(TORUS_SOURCE_DIR) + "/examples/export_to_torch/export_to_torch.py";
 

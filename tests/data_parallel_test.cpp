@@ -16,6 +16,7 @@
 #include "support/multi_rank_run.h"
 #include "support/run_compare.h"
 #include "support/tool_run.h"
+#include "support/workloads.h"
 
 namespace torus {
 namespace {
@@ -24,9 +25,7 @@ namespace fs = std::filesystem;
 
 using test::Workload;
 
-const Workload kMlp{"mlp",
-                    "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
-                    "  batch_size: 48\noptimizer:\n  name: sgd\n  lr: 0.05\n  momentum: 0.9\n"};
+const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("") + test::kSgdMomentum};
 const Workload kGpt{"gpt",
                     "model:\n  kind: gpt\n  gpt: {vocab_size: 256, context: 32, d_model: 32, layers: 2, heads: 2}\n"
                     "data:\n  dataset: text\n  path: /usr/lib/python3.11/pydoc_data/topics.py\n  batch_size: 48\n"

@@ -14,6 +14,7 @@
 #include "support/multi_rank_run.h"
 #include "support/run_compare.h"
 #include "support/tool_run.h"
+#include "support/workloads.h"
 
 namespace torus {
 namespace {
@@ -22,13 +23,8 @@ namespace fs = std::filesystem;
 
 using test::Workload;
 
-const Workload kMlp{"mlp",
-                    "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
-                    "  batch_size: 48\n  eval_fraction: 0\noptimizer:\n  name: sgd\n  lr: 0.05\n  momentum: 0.9\n"};
-const Workload kGpt{"gpt",
-                    "model:\n  kind: gpt\n  gpt: {vocab_size: 256, context: 32, d_model: 32, layers: 2, heads: 2}\n"
-                    "data:\n  dataset: synthetic\n  synthetic: {samples: 480, classes: 256}\n"
-                    "  batch_size: 48\n  eval_fraction: 0\noptimizer:\n  name: adamw\n  lr: 0.003\n"};
+const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("0") + test::kSgdMomentum};
+const Workload kGpt{"gpt", test::kGptModel + test::kSyntheticTokens + test::kAdamW};
 
 const std::string kMlpConfig = std::string(TORUS_SOURCE_DIR) + "/configs/fashion_mnist_mlp.yaml";
 

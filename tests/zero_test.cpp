@@ -15,6 +15,7 @@
 #include "support/run_compare.h"
 #include "support/multi_rank_run.h"
 #include "support/tool_run.h"
+#include "support/workloads.h"
 
 namespace torus {
 namespace {
@@ -23,14 +24,8 @@ namespace fs = std::filesystem;
 
 using test::Workload;
 
-const Workload kMlp{"mlp",
-                    "model:\n  kind: mlp\n  mlp: {hidden: [64, 32]}\ndata:\n  dataset: fashion_mnist\n"
-                    "  batch_size: 48\n  eval_fraction: 0\noptimizer:\n  name: adamw\n  lr: 0.003\n"
-                    "  grad_clip_norm: 0.5\n"};
-const Workload kGpt{"gpt",
-                    "model:\n  kind: gpt\n  gpt: {vocab_size: 256, context: 32, d_model: 32, layers: 2, heads: 2}\n"
-                    "data:\n  dataset: synthetic\n  synthetic: {samples: 480, classes: 256}\n  batch_size: 48\n"
-                    "  eval_fraction: 0\noptimizer:\n  name: sgd\n  lr: 0.05\n  momentum: 0.9\n  grad_clip_norm: 1.0\n"};
+const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("0") + test::clipped(test::kAdamW, 0.5)};
+const Workload kGpt{"gpt", test::kGptModel + test::kSyntheticTokens + test::clipped(test::kSgdMomentum, 1.0)};
 
 struct Memory {
   double parameters = 0, gradients = 0, optimizer_state = 0;  // MiB, rank 0's, between steps
