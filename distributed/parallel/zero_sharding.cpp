@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -90,12 +91,14 @@ std::vector<ZeroPiece> ZeroSharding::owned_pieces() const {
 }
 
 Tensor ZeroSharding::shard_of(const NamedTensors& whole) const {
+  std::unordered_map<std::string, const Tensor*> by_name;
+  for (const auto& [name, t] : whole) by_name[name] = &t;
   Tensor out = Tensor::zeros(shard_.shape());
   float* dst = out.data<float>();
   for (const ZeroPiece& piece : owned_pieces()) {
-    const auto it = std::find_if(whole.begin(), whole.end(), [&](const auto& entry) { return entry.first == piece.name; });
-    TORUS_CHECK(it != whole.end(), "ZeRO: no tensor for parameter '{}'", piece.name);
-    const Tensor values = it->second.contiguous().to(DType::f32);
+    const auto it = by_name.find(piece.name);
+    TORUS_CHECK(it != by_name.end(), "ZeRO: no tensor for parameter '{}'", piece.name);
+    const Tensor values = it->second->contiguous().to(DType::f32);
     TORUS_CHECK(values.numel() >= piece.start + piece.count, "ZeRO: the tensor for '{}' has {} elements, not {}",
                 piece.name, values.numel(), piece.start + piece.count);
     std::memcpy(dst + piece.shard_position, values.data<float>() + piece.start,
