@@ -17,6 +17,15 @@
 // and only then points checkpoints/latest at it and deletes checkpoints beyond keep_last.
 // A crash at any moment leaves the previous checkpoint as it was, and a step_N that is
 // complete or absent (an unfinished step_N.tmp is ignored).
+//
+// The HDF5 format (checkpoint.format: hdf5) keeps the directory, the state, the manifest
+// and the commit protocol, but replaces the shards and the index by one file,
+//   checkpoint.h5                     written collectively over MPI-IO: one dataset per
+//                                     logical tensor (named as above) with its shape and
+//                                     dtype, each rank writing its pieces into it; root
+//                                     attributes format, format_version, torus_version,
+//                                     step, world_size, zero_stage, config
+// (checkpoint_hdf5.h). Loading tells the formats apart by the files the manifest lists.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +44,8 @@ namespace torus::checkpoint {
 
 inline constexpr int kFormatVersion = 1;
 
+enum class CheckpointFormat { safetensors, hdf5 };
+
 // Where training stands after `step` optimizer steps: what resuming needs besides tensors.
 struct TrainingState {
   int64_t step = 0;
@@ -52,6 +63,7 @@ struct CheckpointSource {
   const parallel::ZeroSharding* zero = nullptr;  // null: model and optimizer whole on every rank
   comm::ProcessGroup* group = nullptr;
   std::string config_yaml;  // the resolved config, stored beside the state
+  CheckpointFormat format = CheckpointFormat::safetensors;
 };
 
 // Collective: every rank of source.group calls it with the same state. Returns the
@@ -65,10 +77,12 @@ struct LoadedCheckpoint {
   NamedTensors model;      // whole tensors by state_dict name
   NamedTensors optimizer;  // whole tensors "<parameter>.<field>", as Optimizer::named_state
   std::string config_yaml;
+  CheckpointFormat format = CheckpointFormat::safetensors;
 };
 
 // Checks the manifest (every file present with its size and CRC-32), then reads the state
-// and assembles every tensor from its pieces. Any problem is an IOError naming the file.
+// and assembles every tensor from its pieces (HDF5: reads each dataset whole). Any problem
+// is an IOError naming the file.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
 // Throws an IOError saying why `dir` is not a committed, intact checkpoint.
 void verify_checkpoint(const std::filesystem::path& dir);

@@ -13,6 +13,7 @@
 namespace torus::checkpoint {
 
 inline constexpr const char* kIndexFile = "index.json";
+inline constexpr const char* kHdf5File = "checkpoint.h5";
 inline constexpr const char* kStateFile = "training_state.json";
 inline constexpr const char* kConfigFile = "config.yaml";
 inline constexpr const char* kManifestFile = "manifest.json";

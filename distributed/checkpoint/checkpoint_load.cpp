@@ -10,6 +10,7 @@
 
 #include "distributed/checkpoint/checkpoint.h"
 #include "distributed/checkpoint/checkpoint_files.h"
+#include "distributed/checkpoint/checkpoint_hdf5.h"
 #include "framework/io/durable_file.h"
 #include "framework/io/safetensors.h"
 
@@ -58,43 +59,19 @@ TrainingState parse_state(const nlohmann::ordered_json& s, const fs::path& file)
   }
 }
 
-}  // namespace
-
-void verify_checkpoint(const fs::path& dir) {
-  const fs::path manifest_file = dir / kManifestFile;
-  if (!fs::exists(manifest_file))
-    throw IOError(fmt::format("{}: not committed (no {}: the save did not finish)", dir.string(), kManifestFile));
-  const nlohmann::ordered_json manifest = read_json(manifest_file);
-  check_format(manifest, "torus-checkpoint-manifest", manifest_file);
-  if (!manifest.contains("files") || !manifest["files"].is_object())
-    throw IOError(fmt::format("{}: no \"files\" object", manifest_file.string()));
-  for (const auto& [name, entry] : manifest["files"].items()) {
-    const fs::path file = member(dir, name, manifest_file.string());
-    if (!fs::exists(file)) throw IOError(fmt::format("{}: missing (listed in {})", file.string(), kManifestFile));
-    const auto bytes = static_cast<int64_t>(fs::file_size(file));
-    if (bytes != entry.value("bytes", int64_t{-1}))
-      throw IOError(fmt::format("{}: {} bytes, the manifest says {} (truncated or replaced)", file.string(), bytes,
-                                entry.value("bytes", int64_t{-1})));
-    const std::string crc = fmt::format("{:08x}", io::crc32_of_file(file));
-    if (crc != entry.value("crc32", std::string()))
-      throw IOError(fmt::format("{}: checksum mismatch (CRC-32 {}, the manifest says {}): the file is corrupt",
-                                file.string(), crc, entry.value("crc32", std::string())));
-  }
-  for (const char* required : {kIndexFile, kStateFile})
-    if (!manifest["files"].contains(required))
-      throw IOError(fmt::format("{}: does not list {}", manifest_file.string(), required));
+// The format of a verified checkpoint, by the files its manifest lists.
+CheckpointFormat listed_format(const fs::path& dir) {
+  return read_json(dir / kManifestFile)["files"].contains(kHdf5File) ? CheckpointFormat::hdf5
+                                                                     : CheckpointFormat::safetensors;
 }
 
-LoadedCheckpoint load_checkpoint(const fs::path& dir) {
-  verify_checkpoint(dir);
-  LoadedCheckpoint out;
-  out.path = dir;
-  out.state = parse_state(read_json(dir / kStateFile), dir / kStateFile);
-  if (fs::exists(dir / kConfigFile)) out.config_yaml = io::read_file(dir / kConfigFile);
+// Every logical tensor, assembled from the pieces the index names.
+NamedTensors read_shards(const fs::path& dir) {
   const fs::path index_file = dir / kIndexFile;
   const nlohmann::ordered_json index = read_json(index_file);
   if (!index.contains("metadata")) throw IOError(fmt::format("{}: no \"metadata\"", index_file.string()));
   check_format(index["metadata"], "torus-checkpoint-index", index_file);
+  NamedTensors out;
   try {
     check_coverage(index, index_file.string());
     std::map<std::string, std::map<std::string, Tensor>> files;  // file -> key -> piece
@@ -124,12 +101,57 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
                     values.nbytes());
       }
       if (!whole.defined()) whole = Tensor::zeros(shape);  // no elements at all
-      if (name.rfind("model.", 0) == 0) out.model.emplace_back(name.substr(6), whole);
-      else if (name.rfind("optimizer.", 0) == 0) out.optimizer.emplace_back(name.substr(10), whole);
-      else throw IOError(fmt::format("{}: tensor '{}' is neither model. nor optimizer.", index_file.string(), name));
+      out.emplace_back(name, whole);
     }
   } catch (const nlohmann::json::exception& e) {
     throw IOError(fmt::format("{}: {}", index_file.string(), e.what()));
+  }
+  return out;
+}
+
+}  // namespace
+
+void verify_checkpoint(const fs::path& dir) {
+  const fs::path manifest_file = dir / kManifestFile;
+  if (!fs::exists(manifest_file))
+    throw IOError(fmt::format("{}: not committed (no {}: the save did not finish)", dir.string(), kManifestFile));
+  const nlohmann::ordered_json manifest = read_json(manifest_file);
+  check_format(manifest, "torus-checkpoint-manifest", manifest_file);
+  if (!manifest.contains("files") || !manifest["files"].is_object())
+    throw IOError(fmt::format("{}: no \"files\" object", manifest_file.string()));
+  for (const auto& [name, entry] : manifest["files"].items()) {
+    const fs::path file = member(dir, name, manifest_file.string());
+    if (!fs::exists(file)) throw IOError(fmt::format("{}: missing (listed in {})", file.string(), kManifestFile));
+    const auto bytes = static_cast<int64_t>(fs::file_size(file));
+    if (bytes != entry.value("bytes", int64_t{-1}))
+      throw IOError(fmt::format("{}: {} bytes, the manifest says {} (truncated or replaced)", file.string(), bytes,
+                                entry.value("bytes", int64_t{-1})));
+    const std::string crc = fmt::format("{:08x}", io::crc32_of_file(file));
+    if (crc != entry.value("crc32", std::string()))
+      throw IOError(fmt::format("{}: checksum mismatch (CRC-32 {}, the manifest says {}): the file is corrupt",
+                                file.string(), crc, entry.value("crc32", std::string())));
+  }
+  if (!manifest["files"].contains(kStateFile))
+    throw IOError(fmt::format("{}: does not list {}", manifest_file.string(), kStateFile));
+  if (manifest["files"].contains(kIndexFile) == manifest["files"].contains(kHdf5File))
+    throw IOError(fmt::format("{}: lists {} of {} and {} (a checkpoint has one)", manifest_file.string(),
+                              manifest["files"].contains(kIndexFile) ? "both" : "neither", kIndexFile, kHdf5File));
+}
+
+LoadedCheckpoint load_checkpoint(const fs::path& dir) {
+  verify_checkpoint(dir);
+  LoadedCheckpoint out;
+  out.path = dir;
+  out.state = parse_state(read_json(dir / kStateFile), dir / kStateFile);
+  if (fs::exists(dir / kConfigFile)) out.config_yaml = io::read_file(dir / kConfigFile);
+  out.format = listed_format(dir);
+  const NamedTensors tensors = out.format == CheckpointFormat::hdf5
+                                   ? read_hdf5_checkpoint(dir / kHdf5File, out.state.step)
+                                   : read_shards(dir);
+  for (const auto& [name, whole] : tensors) {
+    if (name.rfind("model.", 0) == 0) out.model.emplace_back(name.substr(6), whole);
+    else if (name.rfind("optimizer.", 0) == 0) out.optimizer.emplace_back(name.substr(10), whole);
+    else throw IOError(fmt::format("{}: tensor '{}' is neither model. nor optimizer.", dir.string(), name));
   }
   return out;
 }

@@ -10,6 +10,8 @@
 
 #include "distributed/checkpoint/checkpoint.h"
 #include "distributed/checkpoint/checkpoint_files.h"
+#include "distributed/checkpoint/checkpoint_hdf5.h"
+#include "distributed/checkpoint/checkpoint_write.h"
 #include "framework/io/durable_file.h"
 #include "framework/io/safetensors.h"
 
@@ -88,8 +90,8 @@ NamedTensors pieces_of_this_rank(const CheckpointSource& source) {
 }
 
 // Every logical tensor's dtype and shape, from what rank 0 holds.
-std::map<std::string, std::pair<DType, Shape>> logical_tensors(const CheckpointSource& source) {
-  std::map<std::string, std::pair<DType, Shape>> out;
+TensorSpecs logical_tensors(const CheckpointSource& source) {
+  TensorSpecs out;
   const NamedTensors parameters = source.model->named_parameters();
   for (const auto& [name, t] : source.model->state_dict()) out["model." + name] = {t.dtype(), t.shape()};
   for (const auto& [name, t] : source.optimizer->named_state()) {
@@ -116,13 +118,11 @@ nlohmann::ordered_json state_json(const TrainingState& s) {
           {"zero_stage", s.zero_stage}};
 }
 
-// Rank 0, after every shard is on disk: the index (pieces read back from the shards'
-// headers, checked to cover every tensor exactly), the state, then the manifest.
-void write_index_state_and_manifest(const fs::path& dir, const TrainingState& state, const CheckpointSource& source,
-                                    const std::vector<std::pair<std::string, int64_t>>& shards,
-                                    const std::vector<uint32_t>& crcs, CrashPoints& crash) {
+// The index: the pieces read back from the shards' headers, checked to cover every
+// tensor exactly.
+nlohmann::ordered_json shard_index(const fs::path& dir, const TensorSpecs& logical,
+                                   const std::vector<std::pair<std::string, int64_t>>& shards) {
   nlohmann::ordered_json tensors = nlohmann::ordered_json::object();
-  const auto logical = logical_tensors(source);
   for (const auto& [name, spec] : logical)
     tensors[name] = {{"dtype", io::safetensors_dtype_name(spec.first)}, {"shape", spec.second}, {"pieces", nlohmann::ordered_json::array()}};
   for (const auto& [file, bytes] : shards) {
@@ -138,22 +138,79 @@ void write_index_state_and_manifest(const fs::path& dir, const TrainingState& st
   nlohmann::ordered_json index = {{"metadata", {{"format", "torus-checkpoint-index"}, {"format_version", kFormatVersion}}},
                                   {"tensors", tensors}};
   check_coverage(index, "checkpoint index");
-  io::write_file_durably(dir / kIndexFile, index.dump(1), crash.step());
-  io::write_file_durably(dir / kStateFile, state_json(state).dump(1), crash.step());
-  io::write_file_durably(dir / kConfigFile, source.config_yaml, crash.step());
-  nlohmann::ordered_json files = nlohmann::ordered_json::object();
-  for (size_t r = 0; r < shards.size(); ++r)
-    files[shards[r].first] = {{"bytes", shards[r].second}, {"crc32", fmt::format("{:08x}", crcs[r])}};
-  for (const char* file : {kIndexFile, kStateFile, kConfigFile})
-    files[file] = {{"bytes", static_cast<int64_t>(fs::file_size(dir / file))},
-                   {"crc32", fmt::format("{:08x}", io::crc32_of_file(dir / file))}};
+  return index;
+}
+
+// A file of the checkpoint as the manifest lists it.
+struct ListedFile {
+  std::string name;
+  int64_t bytes = 0;
+  uint32_t crc32 = 0;
+};
+
+ListedFile listed(const fs::path& dir, const std::string& name) {
+  return {name, static_cast<int64_t>(fs::file_size(dir / name)), io::crc32_of_file(dir / name)};
+}
+
+// Rank 0, after the tensor files (and the index) are on disk: the state, the config,
+// then the manifest of them all.
+void write_state_and_manifest(const fs::path& dir, const CheckpointContent& content, std::vector<ListedFile> files,
+                              const io::DurabilityStep& crash) {
+  io::write_file_durably(dir / kStateFile, state_json(content.state).dump(1), crash);
+  io::write_file_durably(dir / kConfigFile, content.config_yaml, crash);
+  for (const char* file : {kStateFile, kConfigFile}) files.push_back(listed(dir, file));
+  nlohmann::ordered_json listing = nlohmann::ordered_json::object();
+  for (const ListedFile& f : files) listing[f.name] = {{"bytes", f.bytes}, {"crc32", fmt::format("{:08x}", f.crc32)}};
   const nlohmann::ordered_json manifest = {{"format", "torus-checkpoint-manifest"},
                                            {"format_version", kFormatVersion},
                                            {"torus_version", kTorusVersion},
-                                           {"step", state.step},
-                                           {"world_size", state.world},
-                                           {"files", files}};
-  io::write_file_durably(dir / kManifestFile, manifest.dump(1), crash.step());
+                                           {"step", content.state.step},
+                                           {"world_size", content.state.world},
+                                           {"files", listing}};
+  io::write_file_durably(dir / kManifestFile, manifest.dump(1), crash);
+}
+
+// Every rank writes and fsyncs its shard; rank 0 learns their sizes and checksums (the
+// all-gather is also the barrier), then writes the index. Returns the files for the
+// manifest on rank 0.
+std::vector<ListedFile> write_shards(const fs::path& dir, const CheckpointContent& content, comm::ProcessGroup& group,
+                                     const io::DurabilityStep& crash) {
+  const int rank = group.rank(), world = group.size();
+  const std::string file = shard_file_name(rank, world);
+  io::save_safetensors((dir / file).string(), content.pieces,
+                       {{"format", "torus-checkpoint-shard"}, {"rank", std::to_string(rank)}, {"world_size", std::to_string(world)}});
+  crash("shard written");
+  io::sync_path(dir / file);
+  crash("shard synced");
+  Tensor mine = Tensor::from_data<int64_t>({static_cast<int64_t>(fs::file_size(dir / file)),
+                                            static_cast<int64_t>(io::crc32_of_file(dir / file))},
+                                           {2});
+  Tensor all = Tensor::zeros({2 * world}, DType::i64);
+  group.all_gather(mine, all)->wait();
+  crash("sizes gathered");
+  std::vector<ListedFile> files;
+  if (rank != 0) return files;
+  std::vector<std::pair<std::string, int64_t>> shards;
+  for (int r = 0; r < world; ++r) {
+    shards.emplace_back(shard_file_name(r, world), all.data<int64_t>()[2 * r]);
+    files.push_back({shards.back().first, shards.back().second, static_cast<uint32_t>(all.data<int64_t>()[2 * r + 1])});
+  }
+  io::write_file_durably(dir / kIndexFile, shard_index(dir, content.tensors, shards).dump(1), crash);
+  files.push_back(listed(dir, kIndexFile));
+  return files;
+}
+
+// Every rank writes its pieces into the one file and closes it (which syncs what that rank
+// wrote); after a barrier rank 0 fsyncs it and lists it for the manifest.
+std::vector<ListedFile> write_hdf5(const fs::path& dir, const CheckpointContent& content, comm::ProcessGroup& group,
+                                   const io::DurabilityStep& crash) {
+  write_hdf5_checkpoint(dir / kHdf5File, content, group);
+  crash("file written");
+  group.barrier()->wait();
+  if (group.rank() != 0) return {};
+  io::sync_path(dir / kHdf5File);
+  crash("file synced");
+  return {listed(dir, kHdf5File)};
 }
 
 // Committed checkpoints beyond the newest keep_last go, oldest first.
@@ -166,44 +223,37 @@ void prune(const fs::path& checkpoints_dir, int keep_last) {
 
 }  // namespace
 
-fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingState& state, const CheckpointSource& source,
-                         int keep_last) {
-  comm::ProcessGroup& group = *source.group;
-  const int rank = group.rank(), world = group.size();
-  const fs::path final_dir = checkpoints_dir / checkpoint_name(state.step);
+void write_checkpoint_directory(const fs::path& final_dir, const CheckpointContent& content, CheckpointFormat format,
+                                comm::ProcessGroup& group, const io::DurabilityStep& after) {
+  const io::DurabilityStep crash = [&after](const char* done) {
+    if (after) after(done);
+  };
   const fs::path dir = final_dir.string() + ".tmp";
-  CrashPoints crash(rank, state.step);
+  const int rank = group.rank();
   if (rank == 0) {
     fs::remove_all(dir);  // what a crash left of an earlier try
     fs::create_directories(dir);
     crash("directory created");
   }
   group.barrier()->wait();
-  const std::string file = shard_file_name(rank, world);
-  io::save_safetensors((dir / file).string(), pieces_of_this_rank(source),
-                       {{"format", "torus-checkpoint-shard"}, {"rank", std::to_string(rank)}, {"world_size", std::to_string(world)}});
-  crash("shard written");
-  io::sync_path(dir / file);
-  crash("shard synced");
-  // Each rank's size and checksum reach rank 0 with the all-gather that is also the barrier.
-  Tensor mine = Tensor::from_data<int64_t>({static_cast<int64_t>(fs::file_size(dir / file)),
-                                            static_cast<int64_t>(io::crc32_of_file(dir / file))},
-                                           {2});
-  Tensor all = Tensor::zeros({2 * world}, DType::i64);
-  group.all_gather(mine, all)->wait();
-  crash("sizes gathered");
-  if (rank == 0) {
-    std::vector<std::pair<std::string, int64_t>> shards;
-    std::vector<uint32_t> crcs;
-    for (int r = 0; r < world; ++r) {
-      shards.emplace_back(shard_file_name(r, world), all.data<int64_t>()[2 * r]);
-      crcs.push_back(static_cast<uint32_t>(all.data<int64_t>()[2 * r + 1]));
-    }
-    write_index_state_and_manifest(dir, state, source, shards, crcs, crash);
-    io::sync_path(dir);
-    crash("directory synced");
-    if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a step saved again after resuming from earlier
-    io::rename_durably(dir, final_dir, crash.step());
+  const std::vector<ListedFile> files = format == CheckpointFormat::hdf5 ? write_hdf5(dir, content, group, crash)
+                                                                         : write_shards(dir, content, group, crash);
+  if (rank != 0) return;
+  write_state_and_manifest(dir, content, files, crash);
+  io::sync_path(dir);
+  crash("directory synced");
+  if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a step saved again after resuming from earlier
+  io::rename_durably(dir, final_dir, crash);
+}
+
+fs::path save_checkpoint(const fs::path& checkpoints_dir, const TrainingState& state, const CheckpointSource& source,
+                         int keep_last) {
+  comm::ProcessGroup& group = *source.group;
+  const fs::path final_dir = checkpoints_dir / checkpoint_name(state.step);
+  CrashPoints crash(group.rank(), state.step);
+  const CheckpointContent content{state, source.config_yaml, logical_tensors(source), pieces_of_this_rank(source)};
+  write_checkpoint_directory(final_dir, content, source.format, group, crash.step());
+  if (group.rank() == 0) {
     io::write_file_durably(checkpoints_dir / kLatestFile, checkpoint_name(state.step) + "\n", crash.step());
     prune(checkpoints_dir, keep_last);
     crash("pruned");
