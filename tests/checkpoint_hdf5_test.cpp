@@ -169,6 +169,7 @@ std::map<std::string, std::string> files_of(const fs::path& dir) {
 }
 
 TEST_P(Hdf5CheckpointFile, ARankKilledAnywhereInASaveLeavesALoadableCheckpointAndThePreviousUntouched) {
+  fs::remove_all(dir_);  // the fixture's directory: this test writes its own config
   write_config("ckpth5kill", "seed: 5\n{body}trainer:\n  steps: 8\n  log_every: 4\n  threads: 1\n"
                              "  run_dir: {run_dir}\ncheckpoint:\n  every_steps: 4\n  format: hdf5\n");
   const fs::path run_dir = train(2, "kill");
