@@ -1,7 +1,8 @@
 // `torus ckpt inspect PATH [--json]`: for a .safetensors file every tensor's name, dtype,
 // shape, byte size and CRC-32 of its bytes, and the file's metadata; for directories see
 // ckpt_inspect_dir.h. `torus ckpt export RUN_DIR_OR_CKPT OUT.safetensors`: see
-// distributed/checkpoint/checkpoint_export.h.
+// distributed/checkpoint/checkpoint_export.h. `torus ckpt convert IN OUT`: a checkpoint in the
+// other format (distributed/checkpoint/checkpoint_convert.h).
 #include "launcher/ckpt_command.h"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "distributed/checkpoint/checkpoint_convert.h"
 #include "distributed/checkpoint/checkpoint_export.h"
 #include "distributed/checkpoint/checkpoint_locate.h"
 #include "framework/io/durable_file.h"
@@ -86,7 +88,7 @@ void export_weights(const std::string& source, const std::string& out, double ma
 }  // namespace
 
 void add_ckpt_command(CLI::App& app) {
-  CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect and export checkpoints and weight files");
+  CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect, export and convert checkpoints and weight files");
   ckpt->require_subcommand(1);
   CLI::App* inspect_cmd =
       ckpt->add_subcommand("inspect", "List the tensors of a .safetensors file or a checkpoint, or a run's checkpoints");
@@ -107,6 +109,17 @@ void add_ckpt_command(CLI::App& app) {
                          "above this many MiB, write <stem>-0000K-of-0000N.safetensors shards and OUT.index.json")
       ->capture_default_str();
   export_cmd->callback([=] { export_weights(*source, *out, *max_shard_mb); });
+
+  CLI::App* convert_cmd = ckpt->add_subcommand(
+      "convert", "Rewrite a checkpoint directory in the other format (safetensors shards <-> one HDF5 file)");
+  auto in_dir = std::make_shared<std::string>();
+  auto out_dir = std::make_shared<std::string>();
+  convert_cmd->add_option("IN", *in_dir, "a committed checkpoint directory")->required();
+  convert_cmd->add_option("OUT", *out_dir, "the checkpoint directory to create (must not exist)")->required();
+  convert_cmd->callback([in_dir, out_dir] {
+    checkpoint::convert_checkpoint(*in_dir, *out_dir);
+    fmt::print("{} -> {}\n", *in_dir, *out_dir);
+  });
 }
 
 }  // namespace torus::cli

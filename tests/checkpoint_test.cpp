@@ -139,27 +139,32 @@ class CheckpointFiles : public test::MultiRankRun {
 };
 
 TEST_P(CheckpointFiles, ARankKilledAnywhereInASaveLeavesALoadableCheckpointAndThePreviousUntouched) {
-  // Every try reuses one run name, so its files (the resolved config included) are comparable.
-  const fs::path run_dir = train(2, "kill");
-  const std::map<std::string, std::string> step4 = files_of(checkpoint("kill", 4));
-  const std::string weights = read_file(run_dir / "final.safetensors");
-  int points = 0;
-  for (int rank : {0, 1}) {
-    for (int n = 1;; ++n) {
-      fs::remove_all(run_dir);
-      const std::string what = fmt::format("rank {} killed at point {}", rank, n);
-      const test::ToolRun r = run(2, "kill", "", fmt::format("TORUS_TEST_CRASH_AT={}:8:{}", rank, n));
-      if (r.status == 0) break;  // past the last point of this rank's save
-      ++points;
-      ASSERT_LT(n, 100) << r.output;
-      EXPECT_TRUE(files_of(checkpoint("kill", 4)) == step4) << what << ": the previous checkpoint changed";
-      // The killed save is either committed whole or not at all, and resume=auto takes
-      // the newest intact one (skipping step_8.tmp or a step_8 without its manifest).
-      train(2, "kill", "resume=auto");
-      EXPECT_TRUE(read_file(run_dir / "final.safetensors") == weights) << what;
+  // Both formats (HDF5 writes fewer files: fewer points); every try reuses one run name,
+  // so its files (the resolved config included) are comparable.
+  for (const auto& [format, least_points] : {std::pair{"safetensors", 30}, std::pair{"hdf5", 15}}) {
+    const std::string overrides = fmt::format("checkpoint.format={}", format);
+    const fs::path run_dir = train(2, "kill", overrides);
+    const std::map<std::string, std::string> step4 = files_of(checkpoint("kill", 4));
+    const std::string weights = read_file(run_dir / "final.safetensors");
+    int points = 0;
+    for (int rank : {0, 1}) {
+      for (int n = 1;; ++n) {
+        fs::remove_all(run_dir);
+        const std::string what = fmt::format("{}: rank {} killed at point {}", format, rank, n);
+        const test::ToolRun r = run(2, "kill", overrides, fmt::format("TORUS_TEST_CRASH_AT={}:8:{}", rank, n));
+        if (r.status == 0) break;  // past the last point of this rank's save
+        ++points;
+        ASSERT_LT(n, 100) << r.output;
+        EXPECT_TRUE(files_of(checkpoint("kill", 4)) == step4) << what << ": the previous checkpoint changed";
+        // The killed save is either committed whole or not at all, and resume=auto takes
+        // the newest intact one (skipping step_8.tmp or a step_8 without its manifest).
+        train(2, "kill", overrides + " resume=auto");
+        EXPECT_TRUE(read_file(run_dir / "final.safetensors") == weights) << what;
+      }
     }
+    EXPECT_GE(points, least_points) << "kill points in a 2-rank " << format << " save";
+    fs::remove_all(run_dir);
   }
-  EXPECT_GE(points, 30) << "kill points in a 2-rank save";
 }
 
 TEST_P(CheckpointFiles, DamagedCheckpointsAreSkippedByAutoAndRefusedByPathNamingTheProblem) {
