@@ -1,7 +1,7 @@
 // Distributed checkpoint save and load under mpirun: save_checkpoint of a model plus SGD
 // momentum state (--mib MiB in all, split over 16 parameters) by every rank in parallel,
 // committed (fsync, manifest, rename), against `dd conv=fdatasync` of the same bytes to
-// the same disk, alternating; then load_checkpoint (manifest checksums, then every tensor
+// a new file on the same disk, alternating; then load_checkpoint (manifest checksums, then every tensor
 // assembled on every rank, as resume does) with the files' pages dropped (cold) and
 // cached (warm). One JSON line per repetition on rank 0's stdout; GB = 10^9 B.
 #include <fcntl.h>
@@ -103,8 +103,11 @@ int main(int argc, char** argv) {
       const double save = now() - start;
       group->barrier()->wait();
       start = now();
+      // A new file each time, the previous one deleted after, as a checkpoint is written
+      // (on this machine's virtual disk, overwriting a file runs 2-4x faster than that).
       if (rank == 0)
-        run_shell(fmt::format("dd if={} of={} bs=1M conv=fdatasync status=none", dd_input, dd_output));
+        run_shell(fmt::format("dd if={0} of={1}.{2} bs=1M conv=fdatasync status=none && rm -f {1}.{3}", dd_input,
+                              dd_output, rep, rep - 1));
       const double dd = now() - start;
       group->barrier()->wait();
       if (rank == 0) drop_cache(saved);

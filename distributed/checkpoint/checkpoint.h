@@ -71,6 +71,7 @@ struct CheckpointSource {
 std::filesystem::path save_checkpoint(const std::filesystem::path& checkpoints_dir, const TrainingState& state,
                                       const CheckpointSource& source, int keep_last);
 
+// Read-only: a tensor stored in one piece views the mapped file instead of a copy.
 struct LoadedCheckpoint {
   std::filesystem::path path;
   TrainingState state;

@@ -91,12 +91,16 @@ NamedTensors read_shards(const fs::path& dir) {
                                     piece.at("key").get<std::string>(), name));
         const Tensor& values = found->second;
         const int64_t start = piece.at("start").get<int64_t>(), count = piece.at("count").get<int64_t>();
-        if (!whole.defined()) whole = Tensor::empty(shape, values.dtype());
-        if (values.numel() != count || values.dtype() != whole.dtype() ||
+        if (values.numel() != count || (whole.defined() && values.dtype() != whole.dtype()) ||
             io::safetensors_dtype_name(values.dtype()) != tensor.at("dtype").get<std::string>())
           throw IOError(fmt::format("{}: '{}' is {} {}, the index says {} of {} elements", (dir / file).string(),
                                     found->first, io::safetensors_dtype_name(values.dtype()), values.shape_str(),
                                     tensor.at("dtype").get<std::string>(), count));
+        if (tensor.at("pieces").size() == 1) {  // the whole tensor: a view of the mapped file, no copy
+          whole = values.reshape(shape);
+          break;
+        }
+        if (!whole.defined()) whole = Tensor::empty(shape, values.dtype());
         std::memcpy(static_cast<char*>(whole.raw_data()) + start * whole.element_size(), values.raw_data(),
                     values.nbytes());
       }

@@ -52,8 +52,8 @@ Tensor slice(const Tensor& t, int64_t start, int64_t count) {
 }
 
 // This rank's share of every logical tensor, keyed "<tensor>@<start>". ZeRO: the pieces
-// its shard holds; otherwise an even split of each parameter and its optimizer state
-// (every rank holds them whole, so each writes 1/world). Buffers: rank 0, whole.
+// its shard holds; otherwise whole parameters and optimizer fields, balanced over the
+// ranks by bytes (every rank holds them all). Buffers: rank 0, whole.
 NamedTensors pieces_of_this_rank(const CheckpointSource& source) {
   const int rank = source.group->rank(), world = source.group->size();
   NamedTensors out;
@@ -77,12 +77,19 @@ NamedTensors pieces_of_this_rank(const CheckpointSource& source) {
         for (const auto& [parameter, p] : source.model->named_parameters())
           add(fmt::format("optimizer.{}.{}", parameter, field_of(name)), slice(t, 0, t.numel()), 0);
   } else {
-    auto split = [&](const std::string& tensor, const Tensor& t) {
-      const int64_t n = t.numel(), start = n * rank / world, end = n * (rank + 1) / world;
-      if (end > start) add(tensor, slice(t, start, end - start), start);
-    };
-    for (const auto& [name, p] : source.model->named_parameters()) split("model." + name, p);
-    for (const auto& [name, t] : state) split("optimizer." + name, t);
+    // Whole tensors, the largest first to the rank with the fewest bytes so far: the
+    // ranks write about equal shares, and a loader can use each piece as the tensor.
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (const auto& [name, p] : source.model->named_parameters()) tensors.emplace_back("model." + name, p);
+    for (const auto& [name, t] : state) tensors.emplace_back("optimizer." + name, t);
+    std::stable_sort(tensors.begin(), tensors.end(),
+                     [](const auto& a, const auto& b) { return a.second.nbytes() > b.second.nbytes(); });
+    std::vector<size_t> assigned(static_cast<size_t>(world), 0);
+    for (const auto& [name, t] : tensors) {
+      const auto least = std::min_element(assigned.begin(), assigned.end());
+      *least += t.nbytes();
+      if (least - assigned.begin() == rank) add(name, slice(t, 0, t.numel()), 0);
+    }
   }
   if (rank == 0)
     for (const auto& [name, b] : source.model->named_buffers()) add("model." + name, slice(b, 0, b.numel()), 0);
