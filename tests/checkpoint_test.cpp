@@ -27,23 +27,12 @@ namespace torus {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_file;
+using test::untimed_metrics;
 using test::Workload;
 
 const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("0.005") + test::clipped(test::kAdamW, 0.5)};
 const Workload kGpt{"gpt", test::kGptModel + test::kSyntheticTokens + test::kSgdMomentum};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-// metrics.jsonl without the fields that differ from run to run.
-std::vector<nlohmann::json> untimed_metrics(const fs::path& run) {
-  std::vector<nlohmann::json> records = test::read_metrics(run);
-  for (auto& r : records)
-    for (const char* timing : {"samples_per_s", "tokens_per_s", "time_s"}) r.erase(timing);
-  return records;
-}
 
 std::vector<double> training_losses(const fs::path& run) {
   std::vector<double> out;

@@ -20,6 +20,7 @@ namespace torus {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_file;
 
 using test::Workload;
 
@@ -27,11 +28,6 @@ const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("0") + tes
 const Workload kGpt{"gpt", test::kGptModel + test::kSyntheticTokens + test::kAdamW};
 
 const std::string kMlpConfig = std::string(TORUS_SOURCE_DIR) + "/configs/fashion_mnist_mlp.yaml";
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 class ReproducibleRun : public test::MultiRankRun {
  protected:

@@ -12,20 +12,17 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
+#include "support/run_compare.h"
 #include "support/tool_run.h"
 
 namespace torus {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_file;
 
 using test::run_tool;
 using test::ToolRun;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 // metrics.jsonl without the fields that measure time.
 std::string metrics_without_timing(const fs::path& file) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -17,10 +18,24 @@
 
 namespace torus::test {
 
+// A file's bytes ("" when it cannot be read).
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
 inline std::vector<nlohmann::json> read_metrics(const std::filesystem::path& run) {
   std::vector<nlohmann::json> records;
   std::ifstream in(run / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) records.push_back(nlohmann::json::parse(line));
+  return records;
+}
+
+// metrics.jsonl without the fields that differ from run to run.
+inline std::vector<nlohmann::json> untimed_metrics(const std::filesystem::path& run) {
+  std::vector<nlohmann::json> records = read_metrics(run);
+  for (auto& r : records)
+    for (const char* timing : {"samples_per_s", "tokens_per_s", "time_s"}) r.erase(timing);
   return records;
 }
 
