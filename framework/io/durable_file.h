@@ -28,5 +28,7 @@ std::string read_file(const std::filesystem::path& path);
 // CRC-32 (zlib's polynomial) of a file's bytes, read through a mapping.
 uint32_t crc32_of_file(const std::filesystem::path& path);
 uint32_t crc32_of(const uint8_t* bytes, uint64_t size);
+// The CRC-32 of what `crc` covered followed by `bytes` (crc32_of is crc32_update(0, ...)).
+uint32_t crc32_update(uint32_t crc, const void* bytes, uint64_t size);
 
 }  // namespace torus::io

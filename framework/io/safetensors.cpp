@@ -20,6 +20,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/io/direct_writer.h"
+#include "framework/io/durable_file.h"
+
 namespace torus::io {
 namespace {
 
@@ -163,6 +166,9 @@ SafetensorsContents to_contents(const std::shared_ptr<Storage>& backing, const S
   return contents;
 }
 
+// Files of at least this many tensor bytes are written through O_DIRECT (direct_writer.h).
+constexpr uint64_t kDirectWriteBytes = uint64_t{64} << 20;
+
 void write_all(int fd, const void* data, size_t n, const std::string& path) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
@@ -184,7 +190,7 @@ std::string safetensors_dtype_name(DType dtype) {
   throw Error("safetensors: unknown dtype");
 }
 
-void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+uint32_t save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
@@ -206,6 +212,17 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
   uint8_t length_le[8];
   for (int i = 0; i < 8; ++i) length_le[i] = static_cast<uint8_t>(length >> (8 * i));
 
+  uint32_t crc = crc32_update(0, length_le, 8);
+  crc = crc32_update(crc, text.data(), text.size());
+  for (const Tensor& t : contiguous) crc = crc32_update(crc, t.raw_data(), t.nbytes());
+  if (offset >= kDirectWriteBytes) {  // large files bypass the page cache
+    DirectWriter out(path);
+    out.write(length_le, 8);
+    out.write(text.data(), text.size());
+    for (const Tensor& t : contiguous) out.write(t.raw_data(), t.nbytes());
+    out.close();
+    return crc;
+  }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw IOError(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
   try {
@@ -217,6 +234,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
     throw;
   }
   if (::close(fd) != 0) throw IOError(fmt::format("{}: close failed: {}", path, std::strerror(errno)));
+  return crc;
 }
 
 SafetensorsIndex parse_safetensors_index(const uint8_t* bytes, uint64_t size, const std::string& name) {
