@@ -1,10 +1,13 @@
-// Writes a file sequentially through O_DIRECT from an aligned bounce buffer, bypassing
-// the page cache: on disks where buffered writes of new files crawl (the page cache
-// filling, then writeback), large checkpoint files go at the device's speed. Falls back
-// to buffered writes where the file system refuses O_DIRECT (tmpfs, some overlays).
+// Writes a file sequentially through an aligned bounce buffer, by default with O_DIRECT,
+// bypassing the page cache: on disks where buffered writes of new files crawl (the page
+// cache filling, then writeback), large checkpoint files go at the device's speed. Where
+// O_DIRECT is refused (EINVAL at open or on the first write: tmpfs on older kernels, some
+// network file systems) the whole file is written buffered; where a short write leaves
+// the offset inside a block, the rest is. Either way the caller sees no difference.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,19 +22,26 @@ class DirectWriter {
   DirectWriter& operator=(const DirectWriter&) = delete;
 
   void write(const void* data, size_t n);
-  // Flushes the tail, cuts the file to the bytes written, closes it. Errors are IOErrors
-  // naming the file.
+  // Flushes the tail, cuts the file to the bytes written, closes it. Errors here and in
+  // write() are IOErrors naming the file and the errno.
   void close();
 
+  // Whether writes still bypass the page cache (false once they fell back).
+  bool direct() const { return direct_; }
+
  private:
-  void flush_full_blocks();
+  void flush();
+  void write_out(const char* p, size_t n);
+  void stop_direct();
+  [[noreturn]] void fail(const char* call) const;
 
   std::string path_;
   int fd_ = -1;
   bool direct_ = false;
   std::unique_ptr<char, void (*)(void*)> buffer_;
-  size_t used_ = 0;      // bytes in the buffer
-  size_t written_ = 0;   // bytes in the file
+  size_t used_ = 0;     // bytes in the buffer
+  uint64_t size_ = 0;     // bytes given to write()
+  uint64_t written_ = 0;  // bytes in the file, block padding included
 };
 
 }  // namespace torus::io
