@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git zlib1g-dev
   libopenmpi-dev openmpi-bin
+  slurmctld slurmd slurm-client munge
   libhdf5-dev libhdf5-openmpi-dev hdf5-tools
   libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
