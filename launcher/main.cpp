@@ -10,6 +10,7 @@
 #include "launcher/ckpt_command.h"
 #include "launcher/config_command.h"
 #include "launcher/config_error.h"
+#include "launcher/launch_command.h"
 #include "launcher/train_command.h"
 
 namespace {
@@ -22,7 +23,7 @@ int run(int argc, char** argv) {
   torus::cli::add_config_command(app);
   torus::cli::add_train_command(app);
   torus::cli::add_eval_command(app);
-  // Still to come with its issue: launch.
+  torus::cli::add_launch_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -34,6 +36,8 @@ constexpr int64_t kProfiledSteps = 10;
 // TORUS_TEST_FAIL_AT=RANK:STEP throws on that rank before that step, RANK:STEP:kill
 // kills the process there (SIGKILL, as the OOM killer would), RANK:STEP:hang stops it
 // there for an hour (a rank stuck outside communication: the others must time out).
+// With TORUS_TEST_FAIL_ONCE=FILE it fails only while FILE does not exist, creating it:
+// a restarted run gets past the step.
 void maybe_inject_failure(int rank, int64_t step) {
   const char* spec = std::getenv("TORUS_TEST_FAIL_AT");
   if (spec == nullptr) return;
@@ -42,6 +46,10 @@ void maybe_inject_failure(int rank, int64_t step) {
   char how[8] = "";
   if (std::sscanf(spec, "%d:%lld:%7s", &fail_rank, &fail_step, how) < 2) return;
   if (fail_rank != rank || fail_step != step) return;
+  if (const char* once = std::getenv("TORUS_TEST_FAIL_ONCE"); once != nullptr) {
+    if (std::filesystem::exists(once)) return;
+    std::ofstream(once) << "failed at step " << step << "\n";
+  }
   if (std::string(how) == "kill") std::raise(SIGKILL);
   if (std::string(how) == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
   throw Error(fmt::format("injected failure (TORUS_TEST_FAIL_AT={}) at step {}", spec, step));
