@@ -121,6 +121,7 @@ std::string slurm_script(const ExperimentConfig& config, const std::vector<RunSp
   sbatch(fmt::format("--error={}", (job_dir / ("slurm-" + job + ".err")).string()));
   if (!slurm.signal().empty()) sbatch("--signal=" + batch_signal(slurm.signal()));
   sbatch(slurm.requeue() ? "--requeue" : "--no-requeue");
+  if (slurm.requeue()) sbatch("--open-mode=append");  // a requeued job adds to its output files
   if (array) sbatch(fmt::format("--array=0-{}", runs.size() - 1));
   for (const std::string& extra : slurm.extra_sbatch()) sbatch(extra);
   s += "set -uo pipefail\n";

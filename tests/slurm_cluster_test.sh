@@ -6,54 +6,14 @@
 # Usage: slurm_cluster_test.sh SOURCE_DIR    (as root, with cluster/setup-node.sh's packages)
 set -euo pipefail
 source_dir=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-cluster=$source_dir/cluster/slurm/test-cluster.sh
-job_timeout=${TORUS_SLURM_JOB_TIMEOUT:-60}
 
 fail() { echo "slurm_cluster_test: FAIL: $*" >&2; exit 1; }
 note() { echo "slurm_cluster_test: $*"; }
-
-for t in sbatch slurmctld slurmd munged mpirun; do
-  command -v "$t" >/dev/null ||
-    fail "$t not found (Debian: slurmctld slurmd slurm-client munge openmpi-bin; cluster/setup-node.sh)"
-done
-[[ $(id -u) -eq 0 ]] || fail "must run as root (the test cluster's daemons run as root)"
-
-alive() {  # PID: runs (a zombie that init has not reaped yet does not count)
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat:0:1} != Z ]]
-}
-
-# Clusters of earlier runs of this test that were killed before their trap ran.
-tmp_root=${TMPDIR:-/tmp}
-for old in "$tmp_root"/torus-slurm-test.*; do
-  [[ -f $old/test.pid ]] || continue
-  alive "$(cat "$old/test.pid")" && continue
-  note "stopping the cluster left in $old"
-  "$cluster" stop "$old/cluster" && rm -rf "$old"
-done
-
-work=$(mktemp -d "$tmp_root/torus-slurm-test.XXXXXX")
-echo $$ >"$work/test.pid"
-state=$work/cluster
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  trap '' PIPE  # a closed stdout must not stop the clean-up
-  if ((rc != 0)); then
-    for f in "$state"/log/*.log "$work"/job-*.out; do
-      [[ -s $f ]] && { echo "--- $f"; tail -n 30 "$f"; }
-    done >&2
-  fi
-  "$cluster" stop "$state" 2>/dev/null || "$cluster" stop "$state"
-  "$cluster" status "$state" >/dev/null || rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'exit 141' PIPE
+source "$source_dir/tests/support/slurm_test_cluster.sh"
+require_slurm
+stop_stale_clusters
+make_work_dir test
+show_on_failure="$work/job-*.out"
 
 t0=$(date +%s%N)
 out=$("$cluster" start "$state")
@@ -64,25 +24,6 @@ pids=$(cat "$state"/run/*.pid | tr '\n' ' ')
 "$cluster" status "$state" >/dev/null || fail "status after start: $("$cluster" status "$state")"
 [[ $("$cluster" start "$state" 2>/dev/null) == "$out" ]] || fail "a second start did not just print the export line"
 [[ $(cat "$state"/run/*.pid | tr '\n' ' ') == "$pids" ]] || fail "a second start changed the daemons"
-
-# The job's state and exit code once it has finished ("COMPLETED 0:0"), from scontrol.
-wait_job() {
-  local id=$1 deadline=$((SECONDS + job_timeout)) line st
-  while :; do
-    line=$(scontrol show job -o "$id")
-    [[ $line =~ (^| )JobState=([A-Z_]+) ]] || fail "scontrol show job $id: $line"
-    st=${BASH_REMATCH[2]}
-    case $st in
-      PENDING | CONFIGURING | RUNNING | COMPLETING | SUSPENDED | REQUEUED | RESIZING) ;;
-      *)
-        [[ $line =~ (^| )ExitCode=([0-9]+:[0-9]+) ]] || fail "scontrol show job $id: $line"
-        echo "$st ${BASH_REMATCH[2]}"
-        return ;;
-    esac
-    ((SECONDS < deadline)) || { scancel "$id" || true; fail "job $id still $st after ${job_timeout}s"; }
-    sleep 0.3
-  done
-}
 
 cat >"$work/job.sh" <<'EOF'
 #!/bin/bash
