@@ -1,4 +1,5 @@
-// `torus launch` through the binary: a local job of 2 ranks that trains, a local sweep, a
+// `torus launch` through the binary: a local job of 2 ranks that trains, an mpirun job on a
+// host list (this host), a local sweep, a
 // dry run that starts no process (programs on PATH that would record being run), and
 // restarts: a rank that fails once is relaunched with resume=auto and the run ends as an
 // uninterrupted one; a rank that always fails exhausts launch.max_restarts.
@@ -62,6 +63,19 @@ TEST_F(LaunchRun, LocalJobOfTwoRanksTrains) {
   const std::string log = read_file(run_dir("local2") / "launch.log");
   EXPECT_NE(log.find("local2: attempt 1 of 1: mpirun -np 2"), std::string::npos) << log;
   EXPECT_NE(log.find("local2: attempt 1 finished"), std::string::npos) << log;
+}
+
+TEST_F(LaunchRun, MpirunJobOnAHostList) {
+  // The flags a cluster job gets (a host list, mapping by node, binding, -x), on this host.
+  const ToolRun r = run_tool("launch " + config("hosts", "launch: {scheduler: mpirun, ranks: 2, hosts: [localhost:2], "
+                                                         "threads_per_rank: 1, env: [OMP_PROC_BIND=close]}\n")
+                                             .string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("--host localhost:2 --map-by ppr:2:node:PE=1 --bind-to core -x PATH"), std::string::npos)
+      << r.output;
+  const auto metrics = test::read_metrics(run_dir("hosts"));
+  ASSERT_FALSE(metrics.empty());
+  EXPECT_EQ(metrics.back()["step"], 12);
 }
 
 TEST_F(LaunchRun, LocalSweepRunsOneAfterAnother) {
