@@ -1,8 +1,9 @@
 // `torus launch` through the binary: a local job of 2 ranks that trains, an mpirun job on a
-// host list (this host), a local sweep, a
-// dry run that starts no process (programs on PATH that would record being run), and
-// restarts: a rank that fails once is relaunched with resume=auto and the run ends as an
-// uninterrupted one; a rank that always fails exhausts launch.max_restarts.
+// host list (this host), a local sweep, a dry run that starts no process (programs on PATH
+// that would record being run), SIGUSR1 to the launcher reaching the ranks (they checkpoint
+// and exit 75, and the launcher does not restart them), and restarts: a rank that fails once
+// is relaunched with resume=auto and the run ends as an uninterrupted one; a rank that
+// always fails exhausts launch.max_restarts.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -134,6 +135,22 @@ TEST_F(LaunchRun, FailedRankIsRestartedFromTheLastCheckpoint) {
   const ToolRun clean = run_tool("launch " + config("clean", "launch: {ranks: 2}\n").string());
   ASSERT_EQ(clean.status, 0) << clean.output;
   EXPECT_EQ(test::untimed_metrics(run_dir("restart")), test::untimed_metrics(run_dir("clean")));
+}
+
+TEST_F(LaunchRun, SignalToTheLauncherStopsTheRanksWithACheckpoint) {
+  // Wide layers make each step slow enough (about 0.1 s) that the signal arrives mid-run.
+  const fs::path cfg = config("signalled", "launch: {ranks: 2, max_restarts: 2}\n");
+  const fs::path metrics = run_dir("signalled") / "metrics.jsonl";
+  const ToolRun r = test::run_command(fmt::format(
+      "{} launch {} 'model.mlp.hidden=[2048, 2048]' trainer.steps=200 & pid=$!; "
+      "until [ -s {} ]; do sleep 0.2; done; kill -USR1 $pid; wait $pid; echo \"launch exited $?\"",
+      TORUS_TOOL, cfg.string(), metrics.string()));
+  EXPECT_NE(r.output.find("launch exited 75"), std::string::npos) << r.output;
+  const std::string log = read_file(run_dir("signalled") / "launch.log");
+  EXPECT_NE(log.find("signalled: attempt 1 ended: exit status 75"), std::string::npos) << log;
+  EXPECT_NE(log.find("sent signal 10 (User defined signal 1); not restarting"), std::string::npos) << log;
+  EXPECT_EQ(log.find("attempt 2"), std::string::npos) << log;
+  EXPECT_NE(read_file(run_dir("signalled") / "train.log").find("stopped by User defined signal 1"), std::string::npos);
 }
 
 TEST_F(LaunchRun, RestartsRunOut) {
