@@ -2,10 +2,12 @@
 // O_DIRECT come back byte for byte; where O_DIRECT is refused on the first write (EINVAL,
 // injected through the write seam, since this machine's tmpfs accepts it) or a short
 // write stops inside a block, the file is finished buffered, the same bytes; a short
-// write of whole blocks keeps O_DIRECT; errors name the file and the errno.
+// write of whole blocks keeps O_DIRECT; the checksum asked for is zlib's CRC-32 of the
+// file on every path; errors name the file and the errno.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -178,6 +180,30 @@ TEST_F(DirectWriterTest, AShortWriteEndingMidBlockFinishesBuffered) {
   EXPECT_EQ(g_direct_calls, 0) << "no O_DIRECT write at an unaligned offset";
   EXPECT_GT(g_buffered_calls, 0);
   EXPECT_TRUE(read_all(file) == written);
+}
+
+TEST_F(DirectWriterTest, TheChecksumIsZlibsCrc32OfTheFileOnEveryPath) {
+  const struct {
+    const char* what;
+    bool direct;
+    seam::WriteCall call;
+  } cases[] = {{"direct", true, nullptr},
+               {"buffered", false, nullptr},
+               {"EINVAL fallback", true, refuse_direct},
+               {"short write mid-block", true, short_mid_block}};
+  for (const auto& c : cases) {
+    seam::replace_direct_writer_write(c.call);
+    g_faults = 0;
+    const fs::path file = dir_ / "checksummed.bin";
+    DirectWriter out(file.string(), {.direct = c.direct, .checksum = true});
+    write_pieces(out);
+    const std::string bytes = read_all(file);
+    const auto want = static_cast<uint32_t>(
+        ::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+    EXPECT_EQ(out.crc32(), want) << c.what;
+  }
+  DirectWriter unasked((dir_ / "unasked.bin").string());
+  EXPECT_THROW(unasked.crc32(), ValueError);
 }
 
 TEST_F(DirectWriterTest, ErrorsNameTheFileAndTheErrno) {

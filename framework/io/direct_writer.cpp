@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "framework/io/direct_writer_seam.h"
+#include "framework/io/durable_file.h"
 #include "kernels/common/error.h"
 
 namespace torus::io {
@@ -20,6 +21,8 @@ namespace {
 
 constexpr size_t kAlignment = 4096;  // O_DIRECT's unit of offset, size and address
 constexpr size_t kBufferBytes = size_t{8} << 20;
+// Bytes copied into the buffer at a time: the checksum then reads them from the cache.
+constexpr size_t kCopyBytes = size_t{1} << 20;
 
 seam::WriteCall g_write = nullptr;
 
@@ -35,11 +38,14 @@ void* aligned_buffer() {
 
 seam::WriteCall seam::replace_direct_writer_write(WriteCall call) { return std::exchange(g_write, call); }
 
-DirectWriter::DirectWriter(std::string path) : path_(std::move(path)), buffer_(static_cast<char*>(aligned_buffer()), std::free) {
+DirectWriter::DirectWriter(std::string path, DirectWriterOptions options)
+    : path_(std::move(path)), checksum_(options.checksum), buffer_(static_cast<char*>(aligned_buffer()), std::free) {
   constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
-  fd_ = ::open(path_.c_str(), kFlags | O_DIRECT, 0644);
-  direct_ = fd_ >= 0;
-  if (fd_ < 0 && errno == EINVAL) fd_ = ::open(path_.c_str(), kFlags, 0644);
+  if (options.direct) {
+    fd_ = ::open(path_.c_str(), kFlags | O_DIRECT, 0644);
+    direct_ = fd_ >= 0;
+  }
+  if (fd_ < 0 && (!options.direct || errno == EINVAL)) fd_ = ::open(path_.c_str(), kFlags, 0644);
   if (fd_ < 0) fail("open");
 }
 
@@ -52,18 +58,25 @@ void DirectWriter::fail(const char* call) const {
   throw IOError(fmt::format("{}: {} failed: {} (errno {})", path_, call, std::strerror(saved), saved));
 }
 
+uint32_t DirectWriter::crc32() const {
+  TORUS_CHECK(checksum_, "{}: DirectWriter::crc32 needs DirectWriterOptions::checksum", path_);
+  return crc_;
+}
+
 void DirectWriter::write(const void* data, size_t n) {
   TORUS_CHECK(fd_ >= 0, "{}: written after close", path_);
   const char* p = static_cast<const char*>(data);
   size_ += n;
   if (!direct_ && n >= kBufferBytes) {  // buffered: a large span needs no copy
     flush();
+    if (checksum_) crc_ = crc32_update(crc_, p, n);
     write_out(p, n);
     return;
   }
   while (n > 0) {
-    const size_t take = std::min(n, kBufferBytes - used_);
+    const size_t take = std::min({n, kBufferBytes - used_, kCopyBytes});
     std::memcpy(buffer_.get() + used_, p, take);
+    if (checksum_) crc_ = crc32_update(crc_, buffer_.get() + used_, take);
     used_ += take;
     p += take;
     n -= take;

@@ -13,10 +13,19 @@
 
 namespace torus::io {
 
+// Files of at least this many bytes are worth O_DIRECT; smaller ones go faster through
+// the page cache.
+inline constexpr uint64_t kDirectWriteBytes = uint64_t{64} << 20;
+
+struct DirectWriterOptions {
+  bool direct = true;     // false: buffered writes from the start
+  bool checksum = false;  // keep the CRC-32 of the bytes written (crc32())
+};
+
 class DirectWriter {
  public:
   // Creates (truncates) `path`.
-  explicit DirectWriter(std::string path);
+  explicit DirectWriter(std::string path, DirectWriterOptions options = {});
   ~DirectWriter();
   DirectWriter(const DirectWriter&) = delete;
   DirectWriter& operator=(const DirectWriter&) = delete;
@@ -26,6 +35,8 @@ class DirectWriter {
   // write() are IOErrors naming the file and the errno.
   void close();
 
+  // zlib's CRC-32 of every byte written so far; needs options.checksum.
+  uint32_t crc32() const;
   // Whether writes still bypass the page cache (false once they fell back).
   bool direct() const { return direct_; }
 
@@ -37,7 +48,8 @@ class DirectWriter {
 
   std::string path_;
   int fd_ = -1;
-  bool direct_ = false;
+  bool direct_ = false, checksum_ = false;
+  uint32_t crc_ = 0;
   std::unique_ptr<char, void (*)(void*)> buffer_;
   size_t used_ = 0;     // bytes in the buffer
   uint64_t size_ = 0;     // bytes given to write()

@@ -21,7 +21,6 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/direct_writer.h"
-#include "framework/io/durable_file.h"
 
 namespace torus::io {
 namespace {
@@ -166,22 +165,6 @@ SafetensorsContents to_contents(const std::shared_ptr<Storage>& backing, const S
   return contents;
 }
 
-// Files of at least this many tensor bytes are written through O_DIRECT (direct_writer.h).
-constexpr uint64_t kDirectWriteBytes = uint64_t{64} << 20;
-
-void write_all(int fd, const void* data, size_t n, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t written = ::write(fd, p, n);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw IOError(fmt::format("{}: write failed: {}", path, std::strerror(errno)));
-    }
-    p += written;
-    n -= static_cast<size_t>(written);
-  }
-}
-
 }  // namespace
 
 std::string safetensors_dtype_name(DType dtype) {
@@ -190,7 +173,8 @@ std::string safetensors_dtype_name(DType dtype) {
   throw Error("safetensors: unknown dtype");
 }
 
-uint32_t save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata,
+                      uint32_t* checksum) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
@@ -212,29 +196,13 @@ uint32_t save_safetensors(const std::string& path, const NamedTensors& tensors, 
   uint8_t length_le[8];
   for (int i = 0; i < 8; ++i) length_le[i] = static_cast<uint8_t>(length >> (8 * i));
 
-  uint32_t crc = crc32_update(0, length_le, 8);
-  crc = crc32_update(crc, text.data(), text.size());
-  for (const Tensor& t : contiguous) crc = crc32_update(crc, t.raw_data(), t.nbytes());
-  if (offset >= kDirectWriteBytes) {  // large files bypass the page cache
-    DirectWriter out(path);
-    out.write(length_le, 8);
-    out.write(text.data(), text.size());
-    for (const Tensor& t : contiguous) out.write(t.raw_data(), t.nbytes());
-    out.close();
-    return crc;
-  }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IOError(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
-  try {
-    write_all(fd, length_le, 8, path);
-    write_all(fd, text.data(), text.size(), path);
-    for (const Tensor& t : contiguous) write_all(fd, t.raw_data(), t.nbytes(), path);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  if (::close(fd) != 0) throw IOError(fmt::format("{}: close failed: {}", path, std::strerror(errno)));
-  return crc;
+  // Large files bypass the page cache; the checksum is taken as the bytes go by.
+  DirectWriter out(path, {.direct = offset >= kDirectWriteBytes, .checksum = checksum != nullptr});
+  out.write(length_le, 8);
+  out.write(text.data(), text.size());
+  for (const Tensor& t : contiguous) out.write(t.raw_data(), t.nbytes());
+  out.close();
+  if (checksum != nullptr) *checksum = out.crc32();
 }
 
 SafetensorsIndex parse_safetensors_index(const uint8_t* bytes, uint64_t size, const std::string& name) {

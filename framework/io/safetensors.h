@@ -46,10 +46,11 @@ struct MappedSafetensors {
 };
 
 // Writes tensors (any Torus dtype, made contiguous) in the given order, with the header
-// padded by spaces so the data starts 8-byte aligned.
-// Returns the CRC-32 of the file's bytes, computed on the way (checkpoint manifests list it).
-uint32_t save_safetensors(const std::string& path, const NamedTensors& tensors,
-                          const Metadata& metadata = {});
+// padded by spaces so the data starts 8-byte aligned. Given `checksum`, stores there the
+// CRC-32 of the file's bytes, computed as they are written (checkpoint manifests list it;
+// other callers skip the cost).
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {},
+                      uint32_t* checksum = nullptr);
 
 // Maps the file and returns tensors that view the mapping (read-only use: writing into
 // them is an error of the caller). Any violation of the format is one IOError naming
