@@ -1,19 +1,23 @@
 // The safetensors writers' bytes, for files written buffered and past the page cache
 // (64 MiB and more): save_safetensors' checksum, asked for or not, is zlib's CRC-32 of the
-// file it wrote.
+// file it wrote; the streaming writer, fed in pieces that straddle tensors, writes the
+// file save_safetensors writes, byte for byte.
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "framework/io/direct_writer.h"
 #include "framework/io/safetensors.h"
+#include "framework/io/safetensors_stream.h"
 #include "framework/tensor/random.h"
 
 namespace torus::io {
@@ -62,6 +66,27 @@ TEST_F(SafetensorsWrite, TheChecksumAskedForIsThatOfTheFileWritten) {
     EXPECT_EQ(large, bytes.size() > kDirectWriteBytes);
     EXPECT_EQ(crc, zlib_crc(bytes)) << (large ? "large" : "small");
     EXPECT_TRUE(read_all(without) == bytes) << "the same file with or without the checksum";
+  }
+}
+
+TEST_F(SafetensorsWrite, TheStreamedFileIsTheOneSaveSafetensorsWrites) {
+  for (bool large : {false, true}) {
+    const NamedTensors tensors = tensors_of(large);
+    const Metadata metadata = {{"format", "pt"}, {"step", "8"}};
+    const fs::path saved = dir_ / "saved.safetensors", streamed = dir_ / "streamed.safetensors";
+    save_safetensors(saved.string(), tensors, metadata);
+    std::vector<SafetensorsSpec> specs;
+    std::string data;
+    for (const auto& [name, t] : tensors) {
+      specs.push_back({name, t.dtype(), t.shape()});
+      data.append(static_cast<const char*>(t.raw_data()), t.nbytes());
+    }
+    SafetensorsStreamWriter writer(streamed, specs, metadata);
+    for (size_t at = 0; at < data.size(); at += 1'000'003)
+      writer.append(data.data() + at, std::min<size_t>(1'000'003, data.size() - at));
+    writer.commit();
+    EXPECT_TRUE(read_all(streamed) == read_all(saved)) << (large ? "large" : "small");
+    EXPECT_FALSE(fs::exists(streamed.string() + ".tmp"));
   }
 }
 

@@ -3,37 +3,17 @@
 // header padded with spaces so the data starts 8-byte aligned.
 #include "framework/io/safetensors_stream.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "framework/io/direct_writer.h"
 #include "framework/io/durable_file.h"
 
 namespace torus::io {
-namespace {
-
-[[noreturn]] void fail(const std::filesystem::path& path, const char* what) {
-  throw IOError(fmt::format("{}: {} failed: {}", path.string(), what, std::strerror(errno)));
-}
-
-void write_all(int fd, const void* bytes, uint64_t size, const std::filesystem::path& path) {
-  const char* p = static_cast<const char*>(bytes);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail(path, "write");
-    p += n;
-    size -= static_cast<uint64_t>(n);
-  }
-}
-
-}  // namespace
 
 uint64_t spec_bytes(const SafetensorsSpec& spec) {
   uint64_t n = dtype_size(spec.dtype);
@@ -62,43 +42,47 @@ SafetensorsStreamWriter::SafetensorsStreamWriter(std::filesystem::path path,
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(static_cast<uint64_t>(text.size()) >> (8 * i));
-  fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) fail(temporary_, "open");
+  out_ = std::make_unique<DirectWriter>(temporary_.string(),
+                                        DirectWriterOptions{.direct = data_bytes_ >= kDirectWriteBytes});
   try {
-    write_all(fd_, prefix.data(), prefix.size(), temporary_);
-    write_all(fd_, text.data(), text.size(), temporary_);
+    out_->write(prefix.data(), prefix.size());
+    out_->write(text.data(), text.size());
   } catch (...) {
-    ::close(fd_);
-    ::unlink(temporary_.c_str());
+    abandon();
     throw;
   }
 }
 
 SafetensorsStreamWriter::~SafetensorsStreamWriter() {
-  if (fd_ < 0) return;
-  ::close(fd_);  // abandoned: errors do not matter, the temporary goes
+  if (out_ != nullptr) abandon();
+}
+
+// Closes the temporary (errors do not matter any more) and removes it.
+void SafetensorsStreamWriter::abandon() {
+  out_.reset();
   ::unlink(temporary_.c_str());
 }
 
 void SafetensorsStreamWriter::append(const void* bytes, uint64_t size) {
-  TORUS_CHECK(fd_ >= 0, "{}: written after commit", path_.string());
+  TORUS_CHECK(out_ != nullptr, "{}: written after commit", path_.string());
   TORUS_CHECK(written_ + size <= data_bytes_, "{}: {} more bytes than the header's {}", path_.string(),
               written_ + size - data_bytes_, data_bytes_);
-  write_all(fd_, bytes, size, temporary_);
+  out_->write(bytes, size);
   written_ += size;
 }
 
 void SafetensorsStreamWriter::commit() {
-  TORUS_CHECK(fd_ >= 0, "{}: committed twice", path_.string());
+  TORUS_CHECK(out_ != nullptr, "{}: committed twice", path_.string());
   TORUS_CHECK(written_ == data_bytes_, "{}: {} of the header's {} data bytes written", path_.string(), written_,
               data_bytes_);
-  if (::fsync(fd_) != 0) fail(temporary_, "fsync");
-  const int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0) {
-    ::unlink(temporary_.c_str());
-    fail(temporary_, "close");
+  try {
+    out_->close();
+    sync_path(temporary_);  // O_DIRECT skips the page cache, not the disk's: the data and size made durable
+  } catch (...) {
+    abandon();
+    throw;
   }
+  out_.reset();
   rename_durably(temporary_, path_);
 }
 

@@ -1,17 +1,22 @@
 // A safetensors file written tensor by tensor from bytes that arrive in pieces: the
 // header is computed from the names, dtypes and shapes first, so a tensor larger than
 // memory (a consolidated export read from mapped shards) is never assembled. The file is
-// durable (framework/io/durable_file.h): written as `path`.tmp, fsynced, renamed.
+// durable (framework/io/durable_file.h): written as `path`.tmp, fsynced, renamed. Files of
+// kDirectWriteBytes of data and more bypass the page cache, as save_safetensors' do
+// (framework/io/direct_writer.h).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "framework/io/safetensors.h"
 
 namespace torus::io {
+
+class DirectWriter;
 
 // One tensor of the file, before its bytes exist.
 struct SafetensorsSpec {
@@ -38,8 +43,10 @@ class SafetensorsStreamWriter {
   void commit();
 
  private:
+  void abandon();
+
   std::filesystem::path path_, temporary_;
-  int fd_ = -1;
+  std::unique_ptr<DirectWriter> out_;  // null once committed or abandoned
   uint64_t data_bytes_ = 0, written_ = 0;
 };
 
