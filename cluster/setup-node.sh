@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git zlib1g-dev
+  build-essential cmake ninja-build pkg-config git zlib1g-dev libisal-dev
   libopenmpi-dev openmpi-bin
   slurmctld slurmd slurm-client munge
   libhdf5-dev libhdf5-openmpi-dev hdf5-tools

@@ -4,6 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef TORUS_HAVE_ISAL
+#include <isa-l/crc.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -80,6 +83,11 @@ std::string read_file(const std::filesystem::path& path) {
 uint32_t crc32_of(const uint8_t* bytes, uint64_t size) { return crc32_update(0, bytes, size); }
 
 uint32_t crc32_update(uint32_t previous, const void* data, uint64_t size) {
+#ifdef TORUS_HAVE_ISAL
+  // The same reflected CRC-32 as zlib's crc32 (same initial value and final XOR), with
+  // PCLMULQDQ/VPCLMULQDQ folding: 5.6 GB/s against zlib's 2.0 on this machine's Xeon.
+  return crc32_gzip_refl(previous, static_cast<const unsigned char*>(data), size);
+#else
   uLong crc = previous;
   const auto* bytes = static_cast<const Bytef*>(data);
   uint64_t left = size;
@@ -90,6 +98,15 @@ uint32_t crc32_update(uint32_t previous, const void* data, uint64_t size) {
     left -= chunk;
   }
   return static_cast<uint32_t>(crc);
+#endif
+}
+
+const char* crc32_implementation() {
+#ifdef TORUS_HAVE_ISAL
+  return "ISA-L";
+#else
+  return "zlib";
+#endif
 }
 
 uint32_t crc32_of_file(const std::filesystem::path& path) {
@@ -97,7 +114,11 @@ uint32_t crc32_of_file(const std::filesystem::path& path) {
   if (d.fd < 0) fail(path, "open");
   // Large sequential reads: a cold file comes off the disk at its speed (page faults on a
   // mapping read it 4 KiB at a time), and lands in the page cache for the reader after.
-  (void)::posix_fadvise(d.fd, 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint: its failure changes nothing
+  // The kernel's asynchronous read-ahead (twice read_ahead_kb with SEQUENTIAL) already
+  // reads on while a chunk is summed: measured, starting the next chunk's read with
+  // POSIX_FADV_WILLNEED (+25%) or a reader thread (2x) took longer, not less. A hint: its
+  // failure changes nothing but the speed.
+  (void)::posix_fadvise(d.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   constexpr size_t kChunk = size_t{8} << 20;
   const std::unique_ptr<char[]> buffer(new char[kChunk]);
   uint32_t crc = 0;

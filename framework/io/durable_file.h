@@ -25,10 +25,12 @@ void rename_durably(const std::filesystem::path& from, const std::filesystem::pa
 // The whole file, or an IOError naming it.
 std::string read_file(const std::filesystem::path& path);
 
-// CRC-32 (zlib's polynomial) of a file's bytes, read through a mapping.
+// CRC-32 (zlib's polynomial and values) of a file's bytes, read in large sequential chunks.
 uint32_t crc32_of_file(const std::filesystem::path& path);
 uint32_t crc32_of(const uint8_t* bytes, uint64_t size);
 // The CRC-32 of what `crc` covered followed by `bytes` (crc32_of is crc32_update(0, ...)).
 uint32_t crc32_update(uint32_t crc, const void* bytes, uint64_t size);
+// Which code computes them: "ISA-L" (TORUS_WITH_ISAL, SIMD, ~3x zlib here) or "zlib".
+const char* crc32_implementation();
 
 }  // namespace torus::io
