@@ -2,6 +2,7 @@
 #include "launcher/train_checkpoint.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -34,6 +35,30 @@ std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::Expe
   return checkpoint::load_checkpoint(*latest);
 }
 
+namespace {
+
+std::string describe_values(const Tensor& t) {
+  return t.numel() == 1 ? fmt::format("{}", t.item()) : fmt::format("{} {}", t.shape_str(), t.str());
+}
+
+// The one value of a field stored per parameter (Adam's step count), checked to agree.
+Tensor common_value(const NamedTensors& whole, const std::string& field) {
+  const Tensor& first = whole.front().second;
+  const Tensor first_values = first.contiguous();
+  for (const auto& [name, t] : whole) {
+    const Tensor values = t.contiguous();
+    const bool same = values.dtype() == first_values.dtype() && values.shape() == first_values.shape() &&
+                      std::memcmp(values.raw_data(), first_values.raw_data(), values.nbytes()) == 0;
+    TORUS_CHECK(same,
+                "resume: optimizer field '{}' is one value for every parameter, but '{}' has {} and '{}' has {} "
+                "(a damaged or hand-edited checkpoint?)",
+                field, whole.front().first, describe_values(first_values), name, describe_values(values));
+  }
+  return first;
+}
+
+}  // namespace
+
 void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, const Module& model, optim::Optimizer& optimizer,
                        const parallel::ZeroSharding* zero) {
   if (zero == nullptr) {
@@ -57,7 +82,7 @@ void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, const Module&
     if (whole.front().second.shape() == parameter->second.shape()) {
       state.emplace_back("shard" + suffix, zero->shard_of(whole));
     } else {  // one value for every parameter (Adam's step count): the shard takes it once
-      state.emplace_back("shard" + suffix, whole.front().second);
+      state.emplace_back("shard" + suffix, common_value(whole, field));
     }
   }
   optimizer.load_state(state, loaded.state.optimizer_steps);

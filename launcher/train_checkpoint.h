@@ -24,7 +24,9 @@ std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::Expe
                                                               std::vector<std::string>& notes);
 
 // The checkpoint's optimizer state into `optimizer`: whole tensors per parameter, or
-// (ZeRO) this rank's shard of them.
+// (ZeRO) this rank's shard of them. A field stored once per parameter but kept once per
+// shard (Adam's step count) must hold the same value for every parameter; an Error names
+// the first that differs.
 void restore_optimizer(const checkpoint::LoadedCheckpoint& loaded, const Module& model, optim::Optimizer& optimizer,
                        const parallel::ZeroSharding* zero);
 
