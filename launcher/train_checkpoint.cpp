@@ -15,24 +15,23 @@ fs::path checkpoints_dir(const config::ExperimentConfig& config, const fs::path&
 
 std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::ExperimentConfig& config,
                                                               const fs::path& checkpoints,
-                                                              std::vector<std::string>& notes) {
+                                                              std::vector<std::string>& notes,
+                                                              comm::ProcessGroup& group) {
   const std::string& resume = config.resume();
   if (resume.empty()) return std::nullopt;
   if (resume != "auto") {
     try {
-      return checkpoint::load_checkpoint(resume);
+      return checkpoint::load_checkpoint(resume, group);
     } catch (const Error& e) {
       throw IOError(fmt::format("resume={}: {}", resume, e.what()));
     }
   }
   std::vector<std::string> skipped;
-  const std::optional<fs::path> latest = checkpoint::find_latest_checkpoint(checkpoints, skipped);
+  std::optional<checkpoint::LoadedCheckpoint> latest = checkpoint::load_latest_checkpoint(checkpoints, skipped, group);
   for (const std::string& why : skipped) notes.push_back("resume=auto: skipped " + why);
-  if (!latest) {
+  if (!latest)
     notes.push_back(fmt::format("resume=auto: no intact checkpoint in {}; starting at step 0", checkpoints.string()));
-    return std::nullopt;
-  }
-  return checkpoint::load_checkpoint(*latest);
+  return latest;
 }
 
 namespace {

@@ -18,10 +18,12 @@ std::filesystem::path checkpoints_dir(const config::ExperimentConfig& config, co
 
 // The checkpoint `resume` names: none when it is empty, or `auto` finds no intact one
 // (`notes` then says so, and names every newer checkpoint skipped and why); an IOError
-// when an explicit path is not an intact checkpoint.
+// when an explicit path is not an intact checkpoint. Collective over `group`: the ranks
+// share the checksumming and all pick the same checkpoint, or all fail alike.
 std::optional<checkpoint::LoadedCheckpoint> find_resume_point(const config::ExperimentConfig& config,
                                                               const std::filesystem::path& checkpoints,
-                                                              std::vector<std::string>& notes);
+                                                              std::vector<std::string>& notes,
+                                                              comm::ProcessGroup& group);
 
 // The checkpoint's optimizer state into `optimizer`: whole tensors per parameter, or
 // (ZeRO) this rank's shard of them. A field stored once per parameter but kept once per

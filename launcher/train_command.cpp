@@ -133,7 +133,7 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
   RunSetup setup = make_run_setup(config, /*for_training=*/true, rank, world);
   const std::filesystem::path checkpoints = checkpoints_dir(config, setup.run_dir);
   std::vector<std::string> notes;
-  const std::optional<checkpoint::LoadedCheckpoint> resumed = find_resume_point(config, checkpoints, notes);
+  const std::optional<checkpoint::LoadedCheckpoint> resumed = find_resume_point(config, checkpoints, notes, group);
   std::optional<int64_t> resumed_step;
   if (resumed) {
     setup.model->load_state_dict(resumed->model, /*strict=*/true);

@@ -83,13 +83,29 @@ struct LoadedCheckpoint {
 
 // Checks the manifest (every file present with its size and CRC-32), then reads the state
 // and assembles every tensor from its pieces (HDF5: reads each dataset whole). Any problem
-// is an IOError naming the file.
+// is an IOError naming the file. For single-process tools; a job's ranks call the
+// collective overload.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
-// Throws an IOError saying why `dir` is not a committed, intact checkpoint.
+// Collective over `group` (every rank calls it with the same dir): the files' checksums are
+// split over the ranks of each node (each file read once per node, the pages then cached for
+// every rank there), and a problem any rank finds reaches all of them, so every rank throws
+// the same IOError, naming the same file, as a single process would.
+LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir, comm::ProcessGroup& group);
+// Throws an IOError saying why `dir` is not a committed, intact checkpoint (the first problem
+// in the manifest's order of files). The group overload is collective, as above.
 void verify_checkpoint(const std::filesystem::path& dir);
+void verify_checkpoint(const std::filesystem::path& dir, comm::ProcessGroup& group);
 // The newest committed, intact checkpoint in checkpoints_dir, if any; each newer one that
-// is incomplete or corrupt adds a line to `skipped` saying why.
+// is incomplete or corrupt adds a line to `skipped` saying why. The group overload is
+// collective and takes rank 0's listing of the directory, so every rank picks the same one.
 std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& checkpoints_dir,
                                                             std::vector<std::string>& skipped);
+std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& checkpoints_dir,
+                                                            std::vector<std::string>& skipped,
+                                                            comm::ProcessGroup& group);
+// find_latest_checkpoint, then its tensors read as load_checkpoint reads them, without
+// checksumming the files a second time. Collective, as above.
+std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::filesystem::path& checkpoints_dir,
+                                                       std::vector<std::string>& skipped, comm::ProcessGroup& group);
 
 }  // namespace torus::checkpoint
