@@ -8,3 +8,27 @@ torus_add_test(cuda_check_test SOURCES cuda_check_test.cpp LIBS torus_cuda CUDA:
 target_compile_definitions(cuda_check_test PRIVATE
   TORUS_TEST_CUDNN=$<BOOL:${TORUS_WITH_CUDNN}> TORUS_TEST_NCCL=$<BOOL:${TORUS_WITH_NCCL}>)
 
+foreach(_kernel IN ITEMS elementwise reduce_sum softmax layer_norm adamw)
+  add_executable(cuda_${_kernel}_test cuda_${_kernel}_test.cpp)
+  target_link_libraries(cuda_${_kernel}_test PRIVATE torus_cuda GTest::gtest_main torus_warnings)
+  target_include_directories(cuda_${_kernel}_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  gtest_discover_tests(cuda_${_kernel}_test DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 600 LABELS gpu)
+endforeach()
+
+# Every kernel of kernels/cuda/kernels.txt is compiled, and none spills registers to local
+# memory (nvcc --resource-usage, device code only: a few seconds per file).
+find_program(TORUS_PYTHON_FOR_CHECKS NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+add_test(NAME cuda_resource_check
+         COMMAND ${TORUS_PYTHON_FOR_CHECKS} ${PROJECT_SOURCE_DIR}/cmake/cuda_resource_check.py
+                 --nvcc ${CMAKE_CUDA_COMPILER} --arch "${CMAKE_CUDA_ARCHITECTURES}"
+                 --include ${PROJECT_SOURCE_DIR} --kernels ${PROJECT_SOURCE_DIR}/kernels/cuda/kernels.txt
+                 --sources-dir ${PROJECT_SOURCE_DIR}/kernels/cuda)
+set_tests_properties(cuda_resource_check PROPERTIES TIMEOUT 300)
+# The check itself finds a spilling kernel and a missing one (cmake/cuda_resource_check_fixture/).
+add_test(NAME cuda_resource_check_self_test
+         COMMAND ${TORUS_PYTHON_FOR_CHECKS} ${PROJECT_SOURCE_DIR}/cmake/cuda_resource_check.py
+                 --nvcc ${CMAKE_CUDA_COMPILER} --arch "${CMAKE_CUDA_ARCHITECTURES}" --include ${PROJECT_SOURCE_DIR}
+                 --kernels ${PROJECT_SOURCE_DIR}/cmake/cuda_resource_check_fixture/kernels.txt
+                 --sources-dir ${PROJECT_SOURCE_DIR}/cmake/cuda_resource_check_fixture)
+set_tests_properties(cuda_resource_check_self_test PROPERTIES TIMEOUT 120
+  PASS_REGULAR_EXPRESSION "expected kernel missing_kernel was not compiled.*spilly_kernel \\(_Z13spilly_kernelPfPKfi\\) spills [1-9][0-9]* B stores.*FAILED")

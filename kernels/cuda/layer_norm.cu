@@ -1,0 +1,159 @@
+// LayerNorm forward and backward (layer_norm.h). Row statistics and dx by a warp or a
+// block per row (row_group.cuh); the mean is taken first and the variance as the mean of
+// squared deviations (two passes, no catastrophic cancellation). dweight and dbias by one
+// thread per column walking the rows in order: coalesced across the warp and deterministic.
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch_config.h"
+#include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/row_group.cuh"
+
+namespace torus::cuda {
+
+namespace {
+
+template <class Rows>
+__device__ void layer_norm_rows(Rows rows_of, const float* __restrict__ x, const float* __restrict__ weight,
+                                const float* __restrict__ bias, float* __restrict__ y,
+                                float* __restrict__ mean_out, float* __restrict__ rstd_out, int64_t rows,
+                                int64_t cols, float eps) {
+  const float inv_cols = 1.0f / static_cast<float>(cols);
+  for (int64_t row = rows_of.first_row(); row < rows; row += rows_of.row_stride()) {
+    const float* in = x + row * cols;
+    float* out = y + row * cols;
+    float sum = 0.0f;
+    for (int64_t c = rows_of.lane(); c < cols; c += rows_of.width()) sum += in[c];
+    const float mean = rows_of.sum(sum) * inv_cols;
+    float squares = 0.0f;
+    for (int64_t c = rows_of.lane(); c < cols; c += rows_of.width()) {
+      const float d = in[c] - mean;
+      squares += d * d;
+    }
+    const float rstd = rsqrtf(rows_of.sum(squares) * inv_cols + eps);
+    for (int64_t c = rows_of.lane(); c < cols; c += rows_of.width())
+      out[c] = (in[c] - mean) * rstd * weight[c] + bias[c];
+    if (rows_of.lane() == 0) {
+      mean_out[row] = mean;
+      rstd_out[row] = rstd;
+    }
+  }
+}
+
+template <class Rows>
+__device__ void layer_norm_backward_rows(Rows rows_of, const float* __restrict__ x, const float* __restrict__ weight,
+                                         const float* __restrict__ mean, const float* __restrict__ rstd,
+                                         const float* __restrict__ grad_y, float* __restrict__ grad_x,
+                                         int64_t rows, int64_t cols) {
+  const float inv_cols = 1.0f / static_cast<float>(cols);
+  for (int64_t row = rows_of.first_row(); row < rows; row += rows_of.row_stride()) {
+    const float* in = x + row * cols;
+    const float* dy = grad_y + row * cols;
+    float* dx = grad_x + row * cols;
+    const float mu = mean[row];
+    const float r = rstd[row];
+    float g_sum = 0.0f, gx_sum = 0.0f;
+    for (int64_t c = rows_of.lane(); c < cols; c += rows_of.width()) {
+      const float g = dy[c] * weight[c];
+      g_sum += g;
+      gx_sum += g * (in[c] - mu) * r;
+    }
+    const float g_mean = rows_of.sum(g_sum) * inv_cols;
+    const float gx_mean = rows_of.sum(gx_sum) * inv_cols;
+    for (int64_t c = rows_of.lane(); c < cols; c += rows_of.width()) {
+      const float xhat = (in[c] - mu) * r;
+      dx[c] = r * (dy[c] * weight[c] - g_mean - xhat * gx_mean);
+    }
+  }
+}
+
+__global__ void layer_norm_forward_warp_kernel(const float* __restrict__ x, const float* __restrict__ weight,
+                                               const float* __restrict__ bias, float* __restrict__ y,
+                                               float* __restrict__ mean, float* __restrict__ rstd,
+                                               int64_t rows, int64_t cols, float eps) {
+  layer_norm_rows(WarpRows{}, x, weight, bias, y, mean, rstd, rows, cols, eps);
+}
+
+__global__ void layer_norm_forward_block_kernel(const float* __restrict__ x, const float* __restrict__ weight,
+                                                const float* __restrict__ bias, float* __restrict__ y,
+                                                float* __restrict__ mean, float* __restrict__ rstd,
+                                                int64_t rows, int64_t cols, float eps) {
+  __shared__ float scratch[kWarpSize];
+  layer_norm_rows(BlockRows{scratch}, x, weight, bias, y, mean, rstd, rows, cols, eps);
+}
+
+__global__ void layer_norm_backward_warp_kernel(const float* __restrict__ x, const float* __restrict__ weight,
+                                                const float* __restrict__ mean, const float* __restrict__ rstd,
+                                                const float* __restrict__ grad_y, float* __restrict__ grad_x,
+                                                int64_t rows, int64_t cols) {
+  layer_norm_backward_rows(WarpRows{}, x, weight, mean, rstd, grad_y, grad_x, rows, cols);
+}
+
+__global__ void layer_norm_backward_block_kernel(const float* __restrict__ x, const float* __restrict__ weight,
+                                                 const float* __restrict__ mean, const float* __restrict__ rstd,
+                                                 const float* __restrict__ grad_y, float* __restrict__ grad_x,
+                                                 int64_t rows, int64_t cols) {
+  __shared__ float scratch[kWarpSize];
+  layer_norm_backward_rows(BlockRows{scratch}, x, weight, mean, rstd, grad_y, grad_x, rows, cols);
+}
+
+// One thread per column c: dweight[c] = sum_r dy[r, c] * xhat[r, c], dbias[c] = sum_r dy[r, c].
+__global__ void layer_norm_backward_params_kernel(const float* __restrict__ x, const float* __restrict__ mean,
+                                                  const float* __restrict__ rstd, const float* __restrict__ grad_y,
+                                                  float* __restrict__ grad_weight, float* __restrict__ grad_bias,
+                                                  int64_t rows, int64_t cols) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; c < cols; c += stride) {
+    float dw = 0.0f, db = 0.0f;
+    for (int64_t row = 0; row < rows; ++row) {
+      const float dy = grad_y[row * cols + c];
+      dw += dy * (x[row * cols + c] - mean[row]) * rstd[row];
+      db += dy;
+    }
+    if (grad_weight != nullptr) grad_weight[c] = dw;
+    if (grad_bias != nullptr) grad_bias[c] = db;
+  }
+}
+
+}  // namespace
+
+void layer_norm_forward(const float* x, const float* weight, const float* bias, float* y, float* mean,
+                        float* rstd, int64_t rows, int64_t cols, float eps, cudaStream_t stream) {
+  TORUS_CUDA_EXPECT(rows >= 0 && cols >= 1, "layer_norm_forward: bad shape (", rows, ", ", cols, ")");
+  TORUS_CUDA_EXPECT(eps >= 0.0f, "layer_norm_forward: eps must be >= 0, got ", eps);
+  const RowLaunchConfig config = row_config(rows, cols);
+  if (config.grid == 0) return;
+  if (config.warp_per_row) {
+    layer_norm_forward_warp_kernel<<<config.grid, config.block, 0, stream>>>(x, weight, bias, y, mean, rstd,
+                                                                             rows, cols, eps);
+    TORUS_CUDA_CHECK_LAUNCH("layer_norm_forward_warp_kernel");
+  } else {
+    layer_norm_forward_block_kernel<<<config.grid, config.block, 0, stream>>>(x, weight, bias, y, mean, rstd,
+                                                                              rows, cols, eps);
+    TORUS_CUDA_CHECK_LAUNCH("layer_norm_forward_block_kernel");
+  }
+}
+
+void layer_norm_backward(const float* x, const float* weight, const float* mean, const float* rstd,
+                         const float* grad_y, float* grad_x, float* grad_weight, float* grad_bias,
+                         int64_t rows, int64_t cols, cudaStream_t stream) {
+  TORUS_CUDA_EXPECT(rows >= 0 && cols >= 1, "layer_norm_backward: bad shape (", rows, ", ", cols, ")");
+  if (grad_x != nullptr && rows > 0) {
+    const RowLaunchConfig config = row_config(rows, cols);
+    if (config.warp_per_row) {
+      layer_norm_backward_warp_kernel<<<config.grid, config.block, 0, stream>>>(x, weight, mean, rstd, grad_y,
+                                                                                grad_x, rows, cols);
+      TORUS_CUDA_CHECK_LAUNCH("layer_norm_backward_warp_kernel");
+    } else {
+      layer_norm_backward_block_kernel<<<config.grid, config.block, 0, stream>>>(x, weight, mean, rstd, grad_y,
+                                                                                 grad_x, rows, cols);
+      TORUS_CUDA_CHECK_LAUNCH("layer_norm_backward_block_kernel");
+    }
+  }
+  if (grad_weight != nullptr || grad_bias != nullptr) {
+    const LaunchConfig1D config = per_output_config(cols);
+    layer_norm_backward_params_kernel<<<config.grid, config.block, 0, stream>>>(x, mean, rstd, grad_y, grad_weight,
+                                                                                grad_bias, rows, cols);
+    TORUS_CUDA_CHECK_LAUNCH("layer_norm_backward_params_kernel");
+  }
+}
+
+}  // namespace torus::cuda

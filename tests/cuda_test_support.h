@@ -1,0 +1,96 @@
+// Shared pieces of the GPU kernel tests (label gpu): the skip when no device is present,
+// device buffers, random inputs and tolerance checks against a CPU reference.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/check.h"
+
+namespace torus::cuda::testing {
+
+// Why no CUDA device can be used here (cudaGetDeviceCount's error string), or "" if one can.
+inline std::string why_no_cuda_device() {
+  int count = 0;
+  const cudaError_t code = cudaGetDeviceCount(&count);
+  if (code != cudaSuccess) {
+    (void)cudaGetLastError();
+    return cudaGetErrorString(code);
+  }
+  return count > 0 ? "" : "cudaGetDeviceCount found 0 devices";
+}
+
+// Every GPU test derives from this: without a device it skips, saying why.
+class CudaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = why_no_cuda_device();
+    if (!why.empty()) GTEST_SKIP() << "no CUDA device: " << why;
+    TORUS_CUDA(cudaStreamCreate(&stream_));
+  }
+  void TearDown() override {
+    if (stream_ != nullptr) TORUS_CUDA(cudaStreamDestroy(stream_));
+  }
+  void sync() { TORUS_CUDA(cudaStreamSynchronize(stream_)); }
+  cudaStream_t stream_ = nullptr;
+};
+
+// n floats on the device; `offset` elements past a 256-byte boundary, to test unaligned paths.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t n, size_t offset = 0) : n_(n), offset_(offset) {
+    TORUS_CUDA(cudaMalloc(&base_, (n + offset) * sizeof(float) + 1));
+  }
+  explicit DeviceBuffer(const std::vector<float>& values, size_t offset = 0) : DeviceBuffer(values.size(), offset) {
+    upload(values);
+  }
+  ~DeviceBuffer() { (void)cudaFree(base_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  float* get() { return static_cast<float*>(base_) + offset_; }
+  void upload(const std::vector<float>& values) {
+    TORUS_CUDA(cudaMemcpy(get(), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  std::vector<float> download() {
+    std::vector<float> values(n_);
+    TORUS_CUDA(cudaMemcpy(values.data(), get(), n_ * sizeof(float), cudaMemcpyDeviceToHost));
+    return values;
+  }
+
+ private:
+  void* base_ = nullptr;
+  size_t n_;
+  size_t offset_;
+};
+
+inline std::vector<float> random_vector(size_t n, uint32_t seed, float low = -2.0f, float high = 2.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(low, high);
+  std::vector<float> values(n);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+// |got - want| <= atol + rtol * |want| everywhere; reports the first few misses only.
+inline void expect_close(const std::vector<float>& got, const std::vector<double>& want, double atol,
+                         double rtol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  int misses = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double limit = atol + rtol * std::abs(want[i]);
+    if (!(std::abs(got[i] - want[i]) <= limit)) {
+      if (misses < 5) ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", want " << want[i];
+      ++misses;
+    }
+  }
+  EXPECT_EQ(misses, 0) << what << ": " << misses << " of " << got.size() << " elements off";
+}
+
+}  // namespace torus::cuda::testing
