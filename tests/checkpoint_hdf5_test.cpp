@@ -18,11 +18,10 @@
 
 #include "distributed/checkpoint/checkpoint.h"
 #include "distributed/checkpoint/checkpoint_convert.h"
+#include "support/checkpoint_run.h"
 #include "support/error_message.h"
-#include "support/multi_rank_run.h"
 #include "support/run_compare.h"
 #include "support/tool_run.h"
-#include "support/workloads.h"
 
 namespace torus {
 namespace {
@@ -30,10 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::read_file;
 using test::untimed_metrics;
-using test::Workload;
-
-const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("0.005") + test::clipped(test::kAdamW, 0.5)};
-const Workload kGpt{"gpt", test::kGptModel + test::kSyntheticTokens + test::kSgdMomentum};
 
 // Runs a Python script (Debian's h5py and numpy) with arguments; expects it to succeed.
 std::string python(const fs::path& dir, const std::string& script, const std::string& arguments) {
@@ -55,36 +50,16 @@ void expect_same_tensors(const NamedTensors& got, const NamedTensors& want, cons
   }
 }
 
-class Hdf5CheckpointRun : public test::MultiRankRun {
+class Hdf5CheckpointRun : public test::CheckpointRunBase {
  protected:
-  void SetUp() override {
-    write_config("ckpth5", "seed: 5\n{body}trainer:\n  steps: 12\n  log_every: 1\n  eval_every: 4\n  threads: 1\n"
-                           "  run_dir: {run_dir}\ncheckpoint:\n  every_steps: 4\n  keep_last: 0\n  format: hdf5\n");
-  }
-  fs::path checkpoint(const std::string& run, int64_t step) {
-    return dir_ / run / "checkpoints" / fmt::format("step_{:08d}", step);
-  }
-  // A run whose rank 0 fails before step 10, then resumed with resume=auto.
-  fs::path crash_and_resume(int ranks, const std::string& name, const std::string& overrides, int resume_ranks,
-                            const std::string& resume_overrides) {
-    const test::ToolRun crashed = run(ranks, name, overrides, "TORUS_TEST_FAIL_AT=0:10");
-    EXPECT_NE(crashed.status, 0) << crashed.output;
-    EXPECT_TRUE(fs::exists(checkpoint(name, 8) / "checkpoint.h5"));
-    return train(resume_ranks, name, "resume=auto " + resume_overrides);
-  }
-  // resume=PATH of a damaged checkpoint: the failure's output.
-  std::string refusal(const fs::path& path) {
-    const test::ToolRun r = run(1, "refused", "resume=" + path.string());
-    EXPECT_NE(r.status, 0) << r.output;
-    return r.output;
-  }
+  void SetUp() override { write_resume_config("ckpth5", "  format: hdf5\n"); }
 };
 
 TEST_P(Hdf5CheckpointRun, ACrashedRunResumesExactlyAsIfItNeverStopped) {
   for (int stage : {0, 2}) {
     const std::string zero = fmt::format("distributed.zero_stage={}", stage);
     const fs::path full = train(2, fmt::format("full_s{}", stage), zero);
-    const fs::path resumed = crash_and_resume(2, fmt::format("cut_s{}", stage), zero, 2, zero);
+    const fs::path resumed = crash_and_resume(2, fmt::format("cut_s{}", stage), zero);
     EXPECT_EQ(untimed_metrics(resumed), untimed_metrics(full)) << "stage " << stage;
     EXPECT_TRUE(read_file(resumed / "final.safetensors") == read_file(full / "final.safetensors")) << "stage " << stage;
     EXPECT_TRUE(test::contains(read_file(resumed / "train.log"), "resumed from")) << "stage " << stage;
@@ -103,7 +78,7 @@ TEST_P(Hdf5CheckpointRun, ACheckpointOfFourRanksResumesOnTwo) {
   test::expect_weights_near(full, resumed, 1e-5, "4 ranks resumed on 2");
 }
 
-INSTANTIATE_TEST_SUITE_P(Workloads, Hdf5CheckpointRun, ::testing::Values(kMlp, kGpt),
+INSTANTIATE_TEST_SUITE_P(Workloads, Hdf5CheckpointRun, ::testing::Values(test::kCheckpointMlp, test::kCheckpointGpt),
                          [](const auto& info) { return info.param.name; });
 
 // The checks on the file itself need one workload only.
@@ -222,7 +197,7 @@ TEST_P(Hdf5CheckpointFile, ConvertedCheckpointsLoadTheSameAndResumeBitForBit) {
   EXPECT_TRUE(read_file(resumed / "final.safetensors") == read_file(original / "final.safetensors"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Workload, Hdf5CheckpointFile, ::testing::Values(kGpt),
+INSTANTIATE_TEST_SUITE_P(Workload, Hdf5CheckpointFile, ::testing::Values(test::kCheckpointGpt),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -17,11 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/checkpoint_run.h"
 #include "support/error_message.h"
-#include "support/multi_rank_run.h"
 #include "support/run_compare.h"
 #include "support/tool_run.h"
-#include "support/workloads.h"
 
 namespace torus {
 namespace {
@@ -29,10 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::read_file;
 using test::untimed_metrics;
-using test::Workload;
-
-const Workload kMlp{"mlp", test::kMlpModel + test::fashion_mnist_data("0.005") + test::clipped(test::kAdamW, 0.5)};
-const Workload kGpt{"gpt", test::kGptModel + test::kSyntheticTokens + test::kSgdMomentum};
 
 std::vector<double> training_losses(const fs::path& run) {
   std::vector<double> out;
@@ -48,21 +43,9 @@ std::map<std::string, std::string> files_of(const fs::path& dir) {
   return out;
 }
 
-class CheckpointRun : public test::MultiRankRun {
+class CheckpointRun : public test::CheckpointRunBase {
  protected:
-  void SetUp() override {
-    write_config("ckpt", "seed: 5\n{body}trainer:\n  steps: 12\n  log_every: 1\n  eval_every: 4\n  threads: 1\n"
-                         "  run_dir: {run_dir}\ncheckpoint:\n  every_steps: 4\n  keep_last: 0\n");
-  }
-  // A run whose rank 0 fails before step 10, then resumed with resume=auto.
-  fs::path crash_and_resume(int ranks, const std::string& name, const std::string& overrides, int resume_ranks = 0,
-                            const std::string& resume_overrides = "") {
-    const test::ToolRun crashed = run(ranks, name, overrides, "TORUS_TEST_FAIL_AT=0:10");
-    EXPECT_NE(crashed.status, 0) << crashed.output;
-    EXPECT_TRUE(fs::exists(dir_ / name / "checkpoints" / "step_00000008" / "manifest.json"));
-    return train(resume_ranks > 0 ? resume_ranks : ranks, name,
-                 "resume=auto " + (resume_overrides.empty() ? overrides : resume_overrides));
-  }
+  void SetUp() override { write_resume_config("ckpt"); }
 };
 
 TEST_P(CheckpointRun, ACrashedRunResumesExactlyAsIfItNeverStopped) {
@@ -106,24 +89,15 @@ TEST_P(CheckpointRun, InReproducibleModeAnyRankCountAndStageResumesBitForBit) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Workloads, CheckpointRun, ::testing::Values(kMlp, kGpt),
+INSTANTIATE_TEST_SUITE_P(Workloads, CheckpointRun, ::testing::Values(test::kCheckpointMlp, test::kCheckpointGpt),
                          [](const auto& info) { return info.param.name; });
 
 // The checks on bad input and pruning need one workload only.
-class CheckpointFiles : public test::MultiRankRun {
+class CheckpointFiles : public test::CheckpointRunBase {
  protected:
   void SetUp() override {
     write_config("ckptfiles", "seed: 5\n{body}trainer:\n  steps: 8\n  log_every: 1\n  threads: 1\n"
                               "  run_dir: {run_dir}\ncheckpoint:\n  every_steps: 4\n");
-  }
-  fs::path checkpoint(const std::string& run, int64_t step) {
-    return dir_ / run / "checkpoints" / fmt::format("step_{:08d}", step);
-  }
-  // resume=PATH of a damaged checkpoint: the failure's output.
-  std::string refusal(const fs::path& path) {
-    const test::ToolRun r = run(1, "refused", "resume=" + path.string());
-    EXPECT_NE(r.status, 0) << r.output;
-    return r.output;
   }
 };
 
@@ -251,7 +225,7 @@ TEST_P(CheckpointFiles, ASignalledRunCheckpointsExitsForRequeueAndResumesExactly
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Workload, CheckpointFiles, ::testing::Values(kGpt),
+INSTANTIATE_TEST_SUITE_P(Workload, CheckpointFiles, ::testing::Values(test::kCheckpointGpt),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace
