@@ -32,3 +32,10 @@ add_test(NAME cuda_resource_check_self_test
                  --sources-dir ${PROJECT_SOURCE_DIR}/cmake/cuda_resource_check_fixture)
 set_tests_properties(cuda_resource_check_self_test PROPERTIES TIMEOUT 120
   PASS_REGULAR_EXPRESSION "expected kernel missing_kernel was not compiled.*spilly_kernel \\(_Z13spilly_kernelPfPKfi\\) spills [1-9][0-9]* B stores.*FAILED")
+
+# The NCCL bootstrap over MPI with 2 ranks (its communicator test skips without GPUs).
+if(TORUS_WITH_NCCL)
+  torus_add_test(nccl_bootstrap_test SOURCES nccl_bootstrap_test.cpp LIBS torus_distributed torus_cuda Torus::nccl
+                 RANKS 2)
+  set_tests_properties(nccl_bootstrap_test PROPERTIES TIMEOUT 120)
+endif()
