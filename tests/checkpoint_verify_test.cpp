@@ -1,6 +1,6 @@
 // Checkpoint verification in one process: the CRC-32 (ISA-L or zlib, whichever the build
 // uses) bit-identical to zlib's crc32 on random bytes of odd sizes and alignments, in one
-// call, chained, and over a file; a corrupt file rejected with its name; and a per-parameter
+// call, chained, combined, and over a file read in one or several streams; a corrupt file rejected with its name; and a per-parameter
 // scalar of the optimizer (Adam's step count) that differs between parameters refused by
 // restore_optimizer under ZeRO, naming both parameters and values.
 // The multi-rank load is in checkpoint_verify_mpi_test.cpp.
@@ -79,6 +79,26 @@ TEST(CheckpointCrc32, OfAFileAcrossReadChunksMatchesZlib) {
       ASSERT_TRUE(out.good());
     }
     EXPECT_EQ(io::crc32_of_file(file), zlib_crc32(0, bytes.data(), bytes.size())) << size << " bytes";
+  }
+  fs::remove(file);
+}
+
+TEST(CheckpointCrc32, OfAFileReadInSeveralStreamsMatchesZlib) {
+  const fs::path file = fs::temp_directory_path() / fmt::format("crc32_streams_test.{}", ::getpid());
+  for (const size_t size : {(size_t{64} << 20) + 3, (size_t{97} << 20) + 1}) {
+    const std::vector<uint8_t> bytes = random_bytes(size, size);
+    {
+      std::ofstream out(file, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      ASSERT_TRUE(out.good());
+    }
+    const uint32_t want = zlib_crc32(0, bytes.data(), bytes.size());
+    for (const int streams : {1, 2, 3, 8}) EXPECT_EQ(io::crc32_of_file(file, streams), want) << size << ", " << streams;
+    // The combination of any two parts.
+    const size_t cut = size / 3 + 17;
+    EXPECT_EQ(io::crc32_combine(io::crc32_of(bytes.data(), cut), io::crc32_of(bytes.data() + cut, size - cut),
+                                size - cut),
+              want);
   }
   fs::remove(file);
 }

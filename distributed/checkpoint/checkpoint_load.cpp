@@ -153,15 +153,21 @@ Manifest read_manifest(const fs::path& dir) {
   return out;
 }
 
+// Concurrent read streams per node when checksumming (a rank reads each of its files in
+// kReadStreamsPerNode / local ranks parts at once). Measured on this machine's virtual disk,
+// 1 GiB cold: one buffered stream 0.7-6 s (mostly 2-3 s), two 0.75-0.9 s, three 0.73-0.88,
+// four 1.3-1.9.
+constexpr int kReadStreamsPerNode = 2;
+
 // Throws an IOError naming the file when it is missing, of another size or checksum.
-void check_listed_file(const fs::path& dir, const ListedFile& listed) {
+void check_listed_file(const fs::path& dir, const ListedFile& listed, int streams) {
   const fs::path file = member(dir, listed.name, (dir / kManifestFile).string());
   if (!fs::exists(file)) throw IOError(fmt::format("{}: missing (listed in {})", file.string(), kManifestFile));
   const auto bytes = static_cast<int64_t>(fs::file_size(file));
   if (bytes != listed.bytes)
     throw IOError(fmt::format("{}: {} bytes, the manifest says {} (truncated or replaced)", file.string(), bytes,
                               listed.bytes));
-  const std::string crc = fmt::format("{:08x}", io::crc32_of_file(file));
+  const std::string crc = fmt::format("{:08x}", io::crc32_of_file(file, streams));
   if (crc != listed.crc32)
     throw IOError(fmt::format("{}: checksum mismatch (CRC-32 {}, the manifest says {}): the file is corrupt",
                               file.string(), crc, listed.crc32));
@@ -224,9 +230,10 @@ void verify(const fs::path& dir, comm::ProcessGroup* group) {
     const Manifest manifest = read_manifest(dir);
     const int local_size = group != nullptr ? std::max(group->local_size(), 1) : 1;
     const int local_rank = group != nullptr && group->local_size() >= 1 ? group->local_rank() : 0;
+    const int streams = std::max(1, kReadStreamsPerNode / local_size);
     for (const size_t i : files_to_check(manifest.files, local_rank, local_size)) {
       try {
-        check_listed_file(dir, manifest.files[i]);
+        check_listed_file(dir, manifest.files[i], streams);
       } catch (const std::exception& e) {  // IOError, or std::filesystem's own
         note(static_cast<int64_t>(i), e.what());
         break;  // the rest of this rank's files come later in the manifest's order

@@ -25,11 +25,16 @@ void rename_durably(const std::filesystem::path& from, const std::filesystem::pa
 // The whole file, or an IOError naming it.
 std::string read_file(const std::filesystem::path& path);
 
-// CRC-32 (zlib's polynomial and values) of a file's bytes, read in large sequential chunks.
-uint32_t crc32_of_file(const std::filesystem::path& path);
+// CRC-32 (zlib's polynomial and values) of a file's bytes, read in large sequential chunks;
+// with streams > 1, a file of 64 MiB or more is read as up to that many contiguous parts
+// at once, each by its own thread (a disk or a virtual one may serve several streams
+// faster, or more steadily, than one), their CRCs combined.
+uint32_t crc32_of_file(const std::filesystem::path& path, int streams = 1);
 uint32_t crc32_of(const uint8_t* bytes, uint64_t size);
 // The CRC-32 of what `crc` covered followed by `bytes` (crc32_of is crc32_update(0, ...)).
 uint32_t crc32_update(uint32_t crc, const void* bytes, uint64_t size);
+// The CRC-32 of bytes A followed by bytes B from crc32_of(A), crc32_of(B) and B's size.
+uint32_t crc32_combine(uint32_t first, uint32_t second, uint64_t second_size);
 // Which code computes them: "ISA-L" (TORUS_WITH_ISAL, SIMD, ~3x zlib here) or "zlib".
 const char* crc32_implementation();
 
