@@ -1,9 +1,12 @@
 // Distributed checkpoint save and load under mpirun: save_checkpoint of a model plus SGD
 // momentum state (--mib MiB in all, split over 16 parameters) by every rank in parallel,
 // committed (fsync, manifest, rename), against `dd conv=fdatasync` of the same bytes to
-// a new file on the same disk, alternating; then load_checkpoint (manifest checksums, then every tensor
-// assembled on every rank, as resume does) with the files' pages dropped (cold) and
-// cached (warm). One JSON line per repetition on rank 0's stdout; GB = 10^9 B.
+// a new file on the same disk, alternating; then the collective load_checkpoint (manifest
+// checksums split over the ranks of the node, then every tensor on every rank, as resume
+// does) and a read of one byte of every page of every tensor (torch.load's tensors are in
+// memory when it returns; ours are views of the mapped files), with the files' pages
+// dropped (cold) and cached (warm). One JSON line per repetition on rank 0's stdout;
+// GB = 10^9 B.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 
 #include "distributed/checkpoint/checkpoint.h"
 #include "distributed/comm/world.h"
+#include "framework/io/durable_file.h"
 #include "framework/optim/sgd.h"
 
 namespace {
@@ -46,6 +50,20 @@ void drop_cache(const fs::path& dir) {
     ::close(fd);
     if (advice != 0) throw IOError(fmt::format("{}: fdatasync/posix_fadvise failed", entry.path().string()));
   }
+}
+
+// Reads one byte of every 4 KiB page of every tensor: the pages a training step would
+// fault in, so the load is timed to where torch.load's ends (its tensors in memory).
+uint64_t touch_every_page(const checkpoint::LoadedCheckpoint& loaded) {
+  uint64_t sum = 0;
+  for (const NamedTensors* tensors : {&loaded.model, &loaded.optimizer})
+    for (const auto& [name, t] : *tensors) {
+      const auto* bytes = static_cast<const volatile uint8_t*>(t.raw_data());
+      const auto n = static_cast<size_t>(t.nbytes());
+      for (size_t at = 0; at < n; at += 4096) sum += bytes[at];
+      if (n > 0) sum += bytes[n - 1];
+    }
+  return sum;
 }
 
 void run_shell(const std::string& command) {
@@ -89,8 +107,9 @@ int main(int argc, char** argv) {
                             static_cast<int64_t>(bytes) >> 20, dd_input));
     auto emit = [&](const char* what, int rep, double seconds) {
       if (rank == 0)
-        std::printf("{\"name\": \"%s\", \"rep\": %d, \"ranks\": %d, \"bytes\": %.0f, \"seconds\": %.6f, \"gb_per_s\": %.4f}\n",
-                    what, rep, group->size(), bytes, seconds, bytes / seconds / 1e9);
+        std::printf("{\"name\": \"%s\", \"rep\": %d, \"ranks\": %d, \"bytes\": %.0f, \"seconds\": %.6f, "
+                    "\"gb_per_s\": %.4f, \"crc32\": \"%s\"}\n",
+                    what, rep, group->size(), bytes, seconds, bytes / seconds / 1e9, io::crc32_implementation());
       std::fflush(stdout);
     };
     for (int rep = 0; rep <= reps; ++rep) {  // rep 0: untimed warm-up
@@ -113,13 +132,16 @@ int main(int argc, char** argv) {
       if (rank == 0) drop_cache(saved);
       group->barrier()->wait();
       start = now();
-      checkpoint::LoadedCheckpoint cold = checkpoint::load_checkpoint(saved);
+      checkpoint::LoadedCheckpoint cold = checkpoint::load_checkpoint(saved, *group);
+      uint64_t touched = touch_every_page(cold);
       group->barrier()->wait();
       const double load_cold = now() - start;
       start = now();
-      checkpoint::LoadedCheckpoint warm = checkpoint::load_checkpoint(saved);
+      checkpoint::LoadedCheckpoint warm = checkpoint::load_checkpoint(saved, *group);
+      touched += touch_every_page(warm);
       group->barrier()->wait();
       const double load_warm = now() - start;
+      if (touched == 0) throw Error("the loaded tensors read as zeros");  // parameter 0 is all zeros, the rest not
       if (cold.model.size() != static_cast<size_t>(tensors) || warm.optimizer.size() != static_cast<size_t>(tensors))
         throw Error("the loaded checkpoint does not hold what was saved");
       if (rep == 0) continue;
