@@ -84,7 +84,7 @@ def main():
                 continue
             for arch in archs:
                 command = [args.nvcc, "-cubin", f"-arch={arch}", "--resource-usage", "-std=c++20",
-                           "--expt-relaxed-constexpr", "-DFMT_CONSTEVAL=", "-O3", "-I", args.include,
+                           "--expt-relaxed-constexpr", "-O3", "-I", args.include,
                            source, "-o", os.path.join(tmp, "out.cubin")]
                 result = subprocess.run(command, capture_output=True, text=True)
                 if result.returncode != 0:

@@ -13,6 +13,11 @@ set(TORUS_CUDA_ARCHITECTURES "90" CACHE STRING "CUDA architectures for the kerne
 if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
   set(CMAKE_CUDA_ARCHITECTURES ${TORUS_CUDA_ARCHITECTURES})
 endif()
+# The shared CUDA runtime everywhere: cuBLAS, cuDNN and NCCL load libcudart.so, and one
+# process must not hold two runtimes (a static one would keep its own device selection).
+if(NOT DEFINED CMAKE_CUDA_RUNTIME_LIBRARY)
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+endif()
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 
@@ -29,9 +34,7 @@ target_compile_options(torus_cuda_options INTERFACE
   $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Werror=all-warnings
                              -Xcompiler=-Wall,-Wextra,-Werror>
   $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
-# nvcc's front end cannot evaluate fmt 9's consteval format-string checks (TORUS_CHECK in
-# the launchers): in CUDA files fmt checks format strings at run time instead.
-target_compile_definitions(torus_cuda_options INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:FMT_CONSTEVAL=>)
+# No fmt in .cu files: nvcc 13 cannot compile fmt 9's headers in C++20 (kernels/cuda/check.h).
 
 set(_torus_cuda_lib_hints ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_TARGET_DIR}/lib64)
 set(_torus_cuda_include_hints ${CUDAToolkit_INCLUDE_DIRS})
