@@ -1,5 +1,7 @@
 // `torus ckpt inspect PATH [--json]`: for a .safetensors file every tensor's name, dtype,
-// shape, byte size and CRC-32 of its bytes, and the file's metadata; for directories see
+// shape, byte size and CRC-32 of its bytes, and the file's metadata; for an .h5 file the
+// same of every dataset (its path as the name) and the simple root attributes as the
+// metadata (distributed/checkpoint/checkpoint_hdf5_datasets.h); for directories see
 // ckpt_inspect_dir.h. `torus ckpt export RUN_DIR_OR_CKPT OUT.safetensors`: see
 // distributed/checkpoint/checkpoint_export.h. `torus ckpt convert IN OUT`: a checkpoint in the
 // other format (distributed/checkpoint/checkpoint_convert.h).
@@ -8,13 +10,17 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "distributed/checkpoint/checkpoint_convert.h"
 #include "distributed/checkpoint/checkpoint_export.h"
+#include "distributed/checkpoint/checkpoint_hdf5_datasets.h"
 #include "distributed/checkpoint/checkpoint_locate.h"
 #include "framework/io/durable_file.h"
 #include "framework/io/safetensors.h"
@@ -29,48 +35,75 @@ std::filesystem::path as_given(const std::string& path) {
   return p.has_filename() || !p.has_parent_path() || p.parent_path() == p.root_path() ? p : p.parent_path();
 }
 
+// One file's listing, whichever format: safetensors' tensors or an HDF5 file's datasets.
+struct FileTensor {
+  std::string name, dtype;
+  Shape shape;
+  uint64_t bytes = 0;
+  std::optional<uint32_t> crc32;  // none for data without fixed bytes (HDF5 variable-length)
+};
+
+struct FileListing {
+  std::string format;  // "safetensors", "hdf5"
+  io::Metadata metadata;  // __metadata__, or the simple root attributes
+  std::vector<FileTensor> tensors;
+};
+
+FileListing list_safetensors(const std::string& path) {
+  // Any valid file is listed, including dtypes Torus cannot compute in.
+  const io::MappedSafetensors file = io::map_safetensors(path);
+  FileListing out{"safetensors", file.index.metadata, {}};
+  for (const io::SafetensorsEntry& e : file.index.entries)
+    out.tensors.push_back({e.name, e.dtype, e.shape, e.end - e.begin, io::crc32_of(file.bytes_of(e), e.end - e.begin)});
+  return out;
+}
+
+FileListing list_hdf5(const std::string& path) {
+  const checkpoint::Hdf5DatasetFile file(path);
+  FileListing out{"hdf5", file.simple_root_attributes(), {}};
+  for (const checkpoint::Hdf5Dataset& d : file.datasets())
+    out.tensors.push_back({d.name, d.dtype, d.shape, d.bytes,
+                           d.readable ? std::optional<uint32_t>(file.crc32(d.name)) : std::nullopt});
+  return out;
+}
+
+std::string crc_text(const std::optional<uint32_t>& crc) { return crc ? fmt::format("{:08x}", *crc) : "-"; }
+
 void inspect(const std::string& path, bool as_json) {
   if (std::filesystem::is_directory(path)) return inspect_directory(as_given(path), as_json);
   if (!std::filesystem::exists(path)) throw IOError(fmt::format("ckpt inspect: {}: no such file or directory", path));
   const std::string extension = std::filesystem::path(path).extension().string();
-  if (extension == ".h5" || extension == ".hdf5")
-    throw NotImplementedError(fmt::format("ckpt inspect: {}: HDF5 files are not supported yet (safetensors files "
-                                          "and checkpoint directories are)", path));
-  if (extension != ".safetensors")
-    throw IOError(fmt::format("ckpt inspect: {}: not a .safetensors file, a checkpoint directory or a run directory",
-                              path));
-  // Any valid file is listed, including dtypes Torus cannot compute in.
-  const io::MappedSafetensors file = io::map_safetensors(path);
-  const auto& entries = file.index.entries;
-  auto crc_of = [&](const io::SafetensorsEntry& e) {
-    return fmt::format("{:08x}", io::crc32_of(file.bytes_of(e), e.end - e.begin));
-  };
+  const bool hdf5 = extension == ".h5" || extension == ".hdf5";
+  if (!hdf5 && extension != ".safetensors")
+    throw IOError(fmt::format("ckpt inspect: {}: not a .safetensors or .h5 file, a checkpoint directory or a run "
+                              "directory", path));
+  const FileListing listing = hdf5 ? list_hdf5(path) : list_safetensors(path);
   if (as_json) {
-    nlohmann::ordered_json doc = {{"file", path}, {"format", "safetensors"}, {"metadata", file.index.metadata}};
+    nlohmann::ordered_json doc = {{"file", path}, {"format", listing.format}, {"metadata", listing.metadata}};
     doc["tensors"] = nlohmann::ordered_json::array();
-    for (const io::SafetensorsEntry& e : entries)
-      doc["tensors"].push_back({{"name", e.name},
-                                {"dtype", e.dtype},
-                                {"shape", e.shape},
-                                {"bytes", e.end - e.begin},
-                                {"crc32", crc_of(e)}});
+    for (const FileTensor& t : listing.tensors)
+      doc["tensors"].push_back({{"name", t.name},
+                                {"dtype", t.dtype},
+                                {"shape", t.shape},
+                                {"bytes", t.bytes},
+                                {"crc32", t.crc32 ? nlohmann::ordered_json(crc_text(t.crc32)) : nullptr}});
     std::puts(doc.dump(2).c_str());
     return;
   }
   uint64_t total = 0;
   size_t width = 4;
-  for (const io::SafetensorsEntry& e : entries) width = std::max(width, e.name.size());
-  fmt::print("{}: safetensors, {} tensors\n", path, entries.size());
-  for (const auto& [key, value] : file.index.metadata) {
+  for (const FileTensor& t : listing.tensors) width = std::max(width, t.name.size());
+  fmt::print("{}: {}, {} tensors\n", path, listing.format, listing.tensors.size());
+  for (const auto& [key, value] : listing.metadata) {
     const auto lines = std::count(value.begin(), value.end(), '\n');
     if (lines > 1) fmt::print("  metadata {} = ({} lines; --json shows them)\n", key, lines);  // an export's config
     else fmt::print("  metadata {} = {}\n", key, value);
   }
   fmt::print("  {:<{}}  {:<7} {:<20} {:>14}  {}\n", "name", width, "dtype", "shape", "bytes", "crc32");
-  for (const io::SafetensorsEntry& e : entries) {
-    fmt::print("  {:<{}}  {:<7} {:<20} {:>14}  {}\n", e.name, width, e.dtype, shape_str(e.shape), e.end - e.begin,
-               crc_of(e));
-    total += e.end - e.begin;
+  for (const FileTensor& t : listing.tensors) {
+    fmt::print("  {:<{}}  {:<7} {:<20} {:>14}  {}\n", t.name, width, t.dtype, shape_str(t.shape), t.bytes,
+               crc_text(t.crc32));
+    total += t.bytes;
   }
   fmt::print("  total {} bytes\n", total);
 }
@@ -91,10 +124,10 @@ void add_ckpt_command(CLI::App& app) {
   CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect, export and convert checkpoints and weight files");
   ckpt->require_subcommand(1);
   CLI::App* inspect_cmd =
-      ckpt->add_subcommand("inspect", "List the tensors of a .safetensors file or a checkpoint, or a run's checkpoints");
+      ckpt->add_subcommand("inspect", "List the tensors of a .safetensors or .h5 file or a checkpoint, or a run's checkpoints");
   auto path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
-  inspect_cmd->add_option("PATH", *path, "a .safetensors file, a checkpoint directory or a run directory")->required();
+  inspect_cmd->add_option("PATH", *path, "a .safetensors or .h5 file, a checkpoint directory or a run directory")->required();
   inspect_cmd->add_flag("--json", *as_json, "print one JSON document");
   inspect_cmd->callback([path, as_json] { inspect(*path, *as_json); });
 

@@ -4,7 +4,8 @@
 // safetensors package reads it; the exported MLP and GPT (tied head) load into the
 // torch.nn modules of examples/torch_reference/models.py with strict=True and give the
 // logits Torus gives; inspect tells committed, corrupt and uncommitted checkpoints apart;
-// a corrupt checkpoint's export fails in one line naming the file.
+// a corrupt checkpoint's export fails in one line naming the file; an HDF5-format
+// checkpoint is listed as the safetensors one is and exports the same bytes.
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -326,6 +327,70 @@ TEST_P(ExportFiles, TheExampleAgreesWithTorusEval) {
                                             kExportScript, TORUS_TOOL, (dir_ / "demo").string()));
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("they agree"), std::string::npos) << r.output;
+}
+
+std::string file_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A safetensors file's header as JSON, and its data section.
+std::pair<nlohmann::json, std::string> split_safetensors(const std::string& bytes) {
+  uint64_t header = 0;
+  for (int i = 0; i < 8; ++i) header |= static_cast<uint64_t>(static_cast<uint8_t>(bytes.at(i))) << (8 * i);
+  return {nlohmann::json::parse(bytes.substr(8, header)), bytes.substr(8 + header)};
+}
+
+// The same run saved in both formats: inspect lists the same tensors with the same CRC-32s,
+// and the exports differ only in the config (which names the format). The safetensors
+// checkpoint converted to HDF5 (the same config too) exports to the very same bytes.
+TEST_P(ExportFiles, AnHdf5CheckpointIsListedAndExportsTheBytesOfTheSafetensorsOne) {
+  const fs::path st = checkpoint(train(1, "st", "checkpoint.format=safetensors"), 8);
+  const fs::path h5 = checkpoint(train(1, "h5", "checkpoint.format=hdf5"), 8);
+  ASSERT_TRUE(fs::exists(h5 / "checkpoint.h5"));
+
+  const nlohmann::json listed_st = inspect_json(st), listed_h5 = inspect_json(h5);
+  EXPECT_TRUE(listed_h5["intact"].get<bool>());
+  ASSERT_EQ(listed_h5["tensors"].size(), listed_st["tensors"].size()) << listed_h5.dump(2);
+  EXPECT_GT(listed_h5["model_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(listed_h5["model_bytes"], listed_st["model_bytes"]);
+  EXPECT_EQ(listed_h5["optimizer_bytes"], listed_st["optimizer_bytes"]);
+  for (size_t i = 0; i < listed_st["tensors"].size(); ++i) {
+    const auto& a = listed_st["tensors"][i];
+    const auto& b = listed_h5["tensors"][i];
+    EXPECT_EQ(b["name"], a["name"]);
+    EXPECT_EQ(b["dtype"], a["dtype"]) << a["name"];
+    EXPECT_EQ(b["shape"], a["shape"]) << a["name"];
+    EXPECT_EQ(b["bytes"], a["bytes"]) << a["name"];
+    EXPECT_EQ(b["crc32"], a["crc32"]) << a["name"];
+    EXPECT_FALSE(b["crc32"].is_null()) << a["name"];
+  }
+  const ToolRun text = run_tool("ckpt inspect " + h5.string());
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("model.") , std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("optimizer."), std::string::npos) << text.output;
+
+  const fs::path from_st = dir_ / "from_st.safetensors", from_h5 = dir_ / "from_h5.safetensors";
+  ASSERT_EQ(export_to(st, from_st).status, 0);
+  const ToolRun r = export_to(h5, from_h5);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("step 8"), std::string::npos) << r.output;
+  auto [header_st, data_st] = split_safetensors(file_bytes(from_st));
+  auto [header_h5, data_h5] = split_safetensors(file_bytes(from_h5));
+  EXPECT_TRUE(data_h5 == data_st) << "the tensor bytes differ";
+  EXPECT_NE(header_h5["__metadata__"]["torus_config"].get<std::string>().find("format: hdf5"), std::string::npos);
+  header_st["__metadata__"].erase("torus_config");
+  header_h5["__metadata__"].erase("torus_config");
+  EXPECT_EQ(header_h5, header_st);
+
+  const fs::path converted = dir_ / "converted" / "step_00000008";
+  fs::create_directories(converted.parent_path());
+  const ToolRun convert = run_tool(fmt::format("ckpt convert {} {}", st.string(), converted.string()));
+  ASSERT_EQ(convert.status, 0) << convert.output;
+  ASSERT_TRUE(fs::exists(converted / "checkpoint.h5"));
+  const fs::path from_converted = dir_ / "from_converted.safetensors";
+  ASSERT_EQ(export_to(converted, from_converted).status, 0);
+  EXPECT_TRUE(file_bytes(from_converted) == file_bytes(from_st)) << "the exports differ";
 }
 
 INSTANTIATE_TEST_SUITE_P(Mlp, ExportFiles, ::testing::Values(kMlp), [](const auto& info) { return info.param.name; });

@@ -2,6 +2,8 @@
 #include "distributed/checkpoint/checkpoint_export.h"
 
 #include <cctype>
+#include <functional>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -9,6 +11,7 @@
 
 #include "distributed/checkpoint/checkpoint.h"
 #include "distributed/checkpoint/checkpoint_files.h"
+#include "distributed/checkpoint/checkpoint_hdf5_datasets.h"
 #include "distributed/checkpoint/checkpoint_pieces.h"
 #include "framework/io/durable_file.h"
 #include "framework/io/safetensors_stream.h"
@@ -63,13 +66,55 @@ void remove_file(const fs::path& path) {
     throw IOError(fmt::format("{}: cannot remove the earlier export: {}", path.string(), error.message()));
 }
 
-void write_file(const fs::path& path, const std::vector<const MappedTensor*>& tensors, const io::Metadata& metadata) {
+// One model tensor to export, whichever format holds it: its spec and how its bytes reach
+// the writer (a safetensors checkpoint's mapped pieces, or checkpoint.h5 block by block).
+struct ExportTensor {
+  std::string name;  // "model.<state_dict name>"
+  DType dtype = DType::f32;
+  Shape shape;
+  uint64_t bytes = 0;
+  std::function<void(io::SafetensorsStreamWriter&)> write;
+};
+
+void write_file(const fs::path& path, const std::vector<const ExportTensor*>& tensors, const io::Metadata& metadata) {
   std::vector<io::SafetensorsSpec> specs;
-  for (const MappedTensor* t : tensors) specs.push_back({t->name.substr(kModelPrefix.size()), t->dtype, t->shape});
+  for (const ExportTensor* t : tensors) specs.push_back({t->name.substr(kModelPrefix.size()), t->dtype, t->shape});
   io::SafetensorsStreamWriter writer(path, specs, metadata);
-  for (const MappedTensor* t : tensors)
-    for (const MappedPiece& piece : t->pieces) writer.append(piece.bytes, piece.size);
+  for (const ExportTensor* t : tensors) t->write(writer);
   writer.commit();
+}
+
+bool is_model_tensor(const std::string& name) { return name.compare(0, kModelPrefix.size(), kModelPrefix) == 0; }
+
+std::vector<ExportTensor> mapped_model(const MappedCheckpoint& mapped) {
+  std::vector<ExportTensor> out;
+  for (const MappedTensor& t : mapped.tensors())
+    if (is_model_tensor(t.name))
+      out.push_back({t.name, t.dtype, t.shape, t.bytes(), [&t](io::SafetensorsStreamWriter& writer) {
+                       for (const MappedPiece& piece : t.pieces) writer.append(piece.bytes, piece.size);
+                     }});
+  return out;
+}
+
+// checkpoint.h5's model datasets in name order, which is the index's order (both sort the
+// names bytewise), so both formats export the same bytes. One block in memory at a time.
+std::vector<ExportTensor> hdf5_model(const Hdf5DatasetFile& file, const fs::path& path, int64_t step) {
+  const auto attributes = file.simple_root_attributes();
+  const auto saved = attributes.find("step");
+  if (saved == attributes.end() || saved->second != std::to_string(step))
+    throw IOError(fmt::format("{}: holds step {}, but {} says step {}", path.string(),
+                              saved == attributes.end() ? "?" : saved->second, kStateFile, step));
+  std::vector<ExportTensor> out;
+  for (const Hdf5Dataset& d : file.datasets()) {
+    if (!is_model_tensor(d.name)) continue;
+    if (!d.torus_dtype || !d.readable)
+      throw IOError(fmt::format("{}: dataset '{}' holds values of a type Torus has no dtype for", path.string(), d.name));
+    const std::string name = d.name;
+    out.push_back({d.name, *d.torus_dtype, d.shape, d.bytes, [&file, name](io::SafetensorsStreamWriter& writer) {
+                     file.read(name, [&](const uint8_t* bytes, uint64_t size) { writer.append(bytes, size); });
+                   }});
+  }
+  return out;
 }
 
 }  // namespace
@@ -88,27 +133,38 @@ ExportResult export_checkpoint(const fs::path& checkpoint, const fs::path& out, 
   io::Metadata metadata = {{"format", "pt"}, {"step", std::to_string(result.step)}, {"torus_version", kTorusVersion}};
   if (fs::exists(checkpoint / kConfigFile)) metadata["torus_config"] = io::read_file(checkpoint / kConfigFile);
 
-  const MappedCheckpoint mapped(checkpoint);
-  std::vector<const MappedTensor*> model;
-  for (const MappedTensor& t : mapped.tensors())
-    if (t.name.compare(0, kModelPrefix.size(), kModelPrefix) == 0) {
-      model.push_back(&t);
-      result.bytes += t.bytes();
-    }
-  if (model.empty()) throw IOError(fmt::format("{}: holds no model tensors", (checkpoint / kIndexFile).string()));
+  // The HDF5 format has checkpoint.h5 where the other has the index and the shards.
+  const bool hdf5 = !fs::exists(checkpoint / kIndexFile) && fs::exists(checkpoint / kHdf5File);
+  std::optional<MappedCheckpoint> mapped;
+  std::optional<Hdf5DatasetFile> h5_file;
+  std::vector<ExportTensor> model_tensors;
+  if (hdf5) {
+    h5_file.emplace(checkpoint / kHdf5File);
+    model_tensors = hdf5_model(*h5_file, checkpoint / kHdf5File, result.step);
+  } else {
+    mapped.emplace(checkpoint);
+    model_tensors = mapped_model(*mapped);
+  }
+  std::vector<const ExportTensor*> model;
+  for (const ExportTensor& t : model_tensors) {
+    model.push_back(&t);
+    result.bytes += t.bytes;
+  }
+  if (model.empty())
+    throw IOError(fmt::format("{}: holds no model tensors", (checkpoint / (hdf5 ? kHdf5File : kIndexFile)).string()));
   result.tensors = model.size();
 
   // Greedy in index order, as Hugging Face shards: a tensor larger than the limit alone.
   const auto limit = static_cast<uint64_t>(max_shard_mb * 1024 * 1024);
-  std::vector<std::vector<const MappedTensor*>> shards(1);
+  std::vector<std::vector<const ExportTensor*>> shards(1);
   uint64_t in_shard = 0;
-  for (const MappedTensor* t : model) {
-    if (in_shard > 0 && in_shard + t->bytes() > limit) {
+  for (const ExportTensor* t : model) {
+    if (in_shard > 0 && in_shard + t->bytes > limit) {
       shards.emplace_back();
       in_shard = 0;
     }
     shards.back().push_back(t);
-    in_shard += t->bytes();
+    in_shard += t->bytes;
   }
 
   const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
@@ -126,7 +182,7 @@ ExportResult export_checkpoint(const fs::path& checkpoint, const fs::path& out, 
       write_file(dir / name, shards[s], metadata);
       result.files.push_back(dir / name);
       stale.erase(name);
-      for (const MappedTensor* t : shards[s]) weight_map[t->name.substr(kModelPrefix.size())] = name;
+      for (const ExportTensor* t : shards[s]) weight_map[t->name.substr(kModelPrefix.size())] = name;
     }
     const nlohmann::ordered_json index = {{"metadata", {{"total_size", result.bytes}}}, {"weight_map", weight_map}};
     io::write_file_durably(index_file, index.dump(2) + "\n");

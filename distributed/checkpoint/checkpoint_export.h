@@ -6,8 +6,9 @@
 // Tensors carry their state_dict names ("model." dropped) and real shapes; the optimizer
 // state stays behind. __metadata__ holds "format": "pt", "step", "torus_version" and
 // "torus_config" (the run's resolved config, YAML). Bytes stream from the mapped shard
-// pieces into the output, so the model is never assembled in memory, and past the page
-// cache when large (framework/io/direct_writer.h); every file is written durably
+// pieces (HDF5 format: from checkpoint.h5, a block of one dataset at a time; the same
+// output bytes as from the same state in safetensors format) into the output, so the
+// model is never assembled in memory, and past the page cache when large (framework/io/direct_writer.h); every file is written durably
 // (temporary name, fsync, rename), the index last.
 #pragma once
 

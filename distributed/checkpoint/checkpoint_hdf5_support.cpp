@@ -1,6 +1,8 @@
 // HDF5 types, attributes and files of checkpoint.h5 (see checkpoint_hdf5_support.h).
 #include "distributed/checkpoint/checkpoint_hdf5_support.h"
 
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "kernels/common/error.h"
@@ -43,7 +45,53 @@ void check_attribute(hid_t attribute, const char* name, H5T_class_t expected, co
     throw IOError(fmt::format("{}: root attribute '{}' is not one {}", path, name, kind));
 }
 
+// Link-traversal callback: refusing makes any path through an external link fail.
+herr_t refuse_external_link(const char*, const char*, const char*, const char*, unsigned*, hid_t, void*) { return -1; }
+
 }  // namespace
+
+Id refusing_external_links(const std::string& path) {
+  Id link_access(TORUS_HDF5(path, H5Pcreate(H5P_LINK_ACCESS)));
+  TORUS_HDF5(path, H5Pset_elink_cb(link_access.get(), refuse_external_link, nullptr));
+  return Id(TORUS_HDF5(path, H5Pcopy(link_access.get())));  // an Id cannot move: hand back a copy
+}
+
+std::string external_target(hid_t location, const std::string& name, hid_t link_access, const std::string& path) {
+  H5L_info_t info{};
+  TORUS_HDF5(path, H5Lget_info(location, name.c_str(), &info, link_access));
+  std::vector<char> value(info.u.val_size + 1, '\0');
+  TORUS_HDF5(path, H5Lget_val(location, name.c_str(), value.data(), value.size(), link_access));
+  const char* target_file = nullptr;
+  const char* target_object = nullptr;
+  unsigned flags = 0;
+  TORUS_HDF5(path, H5Lunpack_elink_val(value.data(), info.u.val_size, &flags, &target_file, &target_object));
+  return fmt::format("{}:{}", target_file, target_object);
+}
+
+Shape shape_of(hid_t dataset, const std::string& name, int max_rank, const std::string& path) {
+  Id space(TORUS_HDF5(path, H5Dget_space(dataset)));
+  const H5S_class_t space_class = TORUS_HDF5(path, H5Sget_simple_extent_type(space.get()));
+  if (space_class == H5S_SCALAR) return {};
+  if (space_class != H5S_SIMPLE) throw IOError(fmt::format("{}: dataset '{}' has no elements (a null dataspace)", path, name));
+  const int rank = TORUS_HDF5(path, H5Sget_simple_extent_ndims(space.get()));
+  if (rank > max_rank)
+    throw IOError(fmt::format("{}: dataset '{}' has {} dimensions (at most {})", path, name, rank, max_rank));
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  TORUS_HDF5(path, H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr));
+  return Shape(dims.begin(), dims.end());
+}
+
+void check_storage(hid_t dataset, const std::string& name, uint64_t bytes, uint64_t file_bytes, const std::string& path) {
+  Id create(TORUS_HDF5(path, H5Dget_create_plist(dataset)));
+  const H5D_layout_t layout = TORUS_HDF5(path, H5Pget_layout(create.get()));
+  if (layout == H5D_VIRTUAL)
+    throw IOError(fmt::format("{}: dataset '{}' is virtual (its data lives in other files); a checkpoint holds its own",
+                              path, name));
+  if (TORUS_HDF5(path, H5Pget_external_count(create.get())) > 0)
+    throw IOError(fmt::format("{}: dataset '{}' keeps its data in external files; a checkpoint holds its own", path, name));
+  if (layout != H5D_CHUNKED && bytes > file_bytes)
+    throw IOError(fmt::format("{}: dataset '{}' claims {} bytes, more than the file's {}", path, name, bytes, file_bytes));
+}
 
 Id file_type(DType dtype, const std::string& path) {
   switch (dtype) {

@@ -2,11 +2,13 @@
 // scalar attributes, and a file whose close is checked. For .cpp files only (<hdf5.h>).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
 #include "framework/data/hdf5_call.h"
 #include "framework/tensor/dtype.h"
+#include "framework/tensor/tensor.h"
 
 namespace torus::checkpoint::h5 {
 
@@ -25,6 +27,18 @@ void write_attribute(hid_t object, const char* name, const std::string& value, c
 // A missing attribute, or one of another kind or not of one value, is an IOError naming it.
 int64_t read_int_attribute(hid_t object, const char* name, const std::string& path);
 std::string read_string_attribute(hid_t object, const char* name, const std::string& path);
+
+// A link-access property list on which any path through an external link fails: no read
+// of an untrusted file leaves it.
+Id refusing_external_links(const std::string& path);
+// "other.h5:/weights", the target of the external link `name` (seen by H5Literate/H5Lvisit).
+std::string external_target(hid_t location, const std::string& name, hid_t link_access, const std::string& path);
+// The dataset's dimensions ({} for a scalar); a null dataspace or more than max_rank
+// dimensions is an IOError naming `name`.
+Shape shape_of(hid_t dataset, const std::string& name, int max_rank, const std::string& path);
+// The data must be in this file (no virtual dataset, no external raw-data files) and, when
+// stored unchunked, fit in it (`bytes` of data in a file of `file_bytes`).
+void check_storage(hid_t dataset, const std::string& name, uint64_t bytes, uint64_t file_bytes, const std::string& path);
 
 // An open file, closed by close() with its status checked (the close writes the
 // metadata, and over MPI-IO is collective); the destructor closes it on error paths only.

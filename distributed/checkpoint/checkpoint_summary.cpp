@@ -10,6 +10,7 @@
 
 #include "distributed/checkpoint/checkpoint.h"
 #include "distributed/checkpoint/checkpoint_files.h"
+#include "distributed/checkpoint/checkpoint_hdf5_datasets.h"
 #include "distributed/checkpoint/checkpoint_locate.h"
 #include "distributed/checkpoint/checkpoint_pieces.h"
 #include "framework/io/durable_file.h"
@@ -52,9 +53,19 @@ void read_state(CheckpointSummary& s) {
   }
 }
 
+// checkpoint.h5's datasets, one piece each; their CRC-32s only when the file is intact.
+void read_hdf5_tensors(CheckpointSummary& s) {
+  const Hdf5DatasetFile file(s.path / kHdf5File);
+  for (const Hdf5Dataset& d : file.datasets())
+    s.tensors.push_back({d.name, d.dtype, d.shape, d.bytes, 1,
+                         s.intact && d.readable ? std::optional<uint32_t>(file.crc32(d.name)) : std::nullopt});
+}
+
 void read_tensors(CheckpointSummary& s) {
   try {
-    if (s.intact) {  // the pieces are safe to map and checksum
+    if (!fs::exists(s.path / kIndexFile) && fs::exists(s.path / kHdf5File)) {
+      read_hdf5_tensors(s);
+    } else if (s.intact) {  // the pieces are safe to map and checksum
       const MappedCheckpoint mapped(s.path);
       for (const MappedTensor& t : mapped.tensors())
         s.tensors.push_back({t.name, io::safetensors_dtype_name(t.dtype), t.shape, t.bytes(), t.pieces.size(), crc_of(t)});
@@ -108,7 +119,7 @@ CheckpointSummary summarize_checkpoint(const fs::path& dir, bool tensors) {
     }
   }
   read_state(s);
-  if (tensors && (s.committed || fs::exists(dir / kIndexFile))) read_tensors(s);
+  if (tensors && (s.committed || fs::exists(dir / kIndexFile) || fs::exists(dir / kHdf5File))) read_tensors(s);
   return s;
 }
 

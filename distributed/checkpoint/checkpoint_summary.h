@@ -27,7 +27,7 @@ struct CheckpointSummary {
   bool committed = false;  // renamed from step_N.tmp with manifest.json: the save finished
   bool intact = false;     // committed, and every file has its manifest size and CRC-32
   std::string problem;     // why not committed, or which file fails and how; empty when intact
-  std::string note;        // why the tensors are not listed, when that is no damage (HDF5 format)
+  std::string note;        // why the tensors are not listed, when that is no damage
   std::optional<int64_t> step;
   std::optional<int> world_size, zero_stage;
   std::string format;  // "torus-checkpoint v1"
@@ -37,8 +37,9 @@ struct CheckpointSummary {
   std::vector<TensorSummary> tensors;  // empty when the index is missing or unreadable
 };
 
-// With `tensors`, also the index's tensors (and their CRC-32s when intact); without, just
-// the state and the verdict (a run directory's listing).
+// With `tensors`, also the index's tensors (HDF5 format: checkpoint.h5's datasets), and
+// their CRC-32s when intact; without, just the state and the verdict (a run directory's
+// listing).
 CheckpointSummary summarize_checkpoint(const std::filesystem::path& dir, bool tensors = true);
 
 }  // namespace torus::checkpoint
