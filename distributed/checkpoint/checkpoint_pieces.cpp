@@ -29,9 +29,8 @@ DType dtype_of_name(const std::string& name, const std::string& what) {
 nlohmann::ordered_json read_checkpoint_index(const fs::path& dir) {
   const fs::path file = dir / kIndexFile;
   if (!fs::exists(file) && fs::exists(dir / kHdf5CheckpointFile))
-    throw NotImplementedError(fmt::format("{}: an HDF5-format checkpoint; its tensors can be listed and exported "
-                                          "from safetensors-format checkpoints only so far",
-                                          (dir / kHdf5CheckpointFile).string()));
+    throw IOError(fmt::format("{}: an HDF5-format checkpoint, which has no {} (its tensors are datasets of {})",
+                              dir.string(), kIndexFile, kHdf5CheckpointFile));
   if (!fs::exists(file)) throw IOError(fmt::format("{}: missing", file.string()));
   nlohmann::ordered_json index;
   try {

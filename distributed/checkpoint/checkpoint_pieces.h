@@ -34,7 +34,7 @@ struct MappedTensor {
 inline constexpr const char* kHdf5CheckpointFile = "checkpoint.h5";
 
 // dir/index.json, parsed, its format checked and its pieces' coverage too; an IOError
-// names the file. An HDF5-format checkpoint is a NotImplementedError.
+// names the file, and says so for an HDF5-format checkpoint (read through checkpoint_hdf5.h).
 nlohmann::ordered_json read_checkpoint_index(const std::filesystem::path& dir);
 
 // The Torus dtype of an index's dtype name ("F32"); an IOError naming `what` otherwise.
