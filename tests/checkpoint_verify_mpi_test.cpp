@@ -20,6 +20,7 @@
 #include "distributed/comm/world.h"
 #include "framework/io/durable_file.h"
 #include "framework/optim/sgd.h"
+#include "support/mpi_test_main.h"
 
 namespace torus {
 namespace {
@@ -194,23 +195,5 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   torus::comm::ProcessGroupOptions options;
   options.timeout_seconds = 120;
-  std::unique_ptr<torus::comm::ProcessGroup> group;
-  try {
-    group = torus::comm::make_process_group(options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "checkpoint_verify_mpi_test: %s\n", e.what());
-    return 1;
-  }
-  torus::g_group = group.get();
-  int failed = RUN_ALL_TESTS() != 0;
-  // Every rank learns whether any rank failed, so the job's exit status says so.
-  try {
-    torus::Tensor any_failed = torus::Tensor::from_data<int32_t>({failed}, {1});
-    group->all_reduce(any_failed)->wait();
-    failed = any_failed.to_vector<int32_t>()[0] != 0;
-  } catch (const std::exception& e) {
-    group->abort_job(e.what());
-  }
-  group.reset();
-  return failed;
+  return torus::test::run_tests_on_every_rank("checkpoint_verify_mpi_test", options, torus::g_group);
 }

@@ -24,6 +24,7 @@
 
 #include "distributed/comm/mpi_process_group.h"
 #include "distributed/comm/world.h"
+#include "support/mpi_test_main.h"
 
 namespace torus::comm {
 namespace {
@@ -442,23 +443,5 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::unique_ptr<torus::comm::ProcessGroup> group;
-  try {
-    group = torus::comm::make_process_group(options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "comm_collectives_test: %s\n", e.what());
-    return 1;
-  }
-  torus::comm::g_group = group.get();
-  int failed = RUN_ALL_TESTS() != 0;
-  // Every rank learns whether any rank failed, so the job's exit status says so.
-  try {
-    torus::Tensor any_failed = torus::Tensor::from_data<int32_t>({failed}, {1});
-    group->all_reduce(any_failed)->wait();
-    failed = any_failed.to_vector<int32_t>()[0] != 0;
-  } catch (const std::exception& e) {
-    group->abort_job(e.what());  // a rank is out of step: take the job down, do not hang
-  }
-  group.reset();
-  return failed;
+  return torus::test::run_tests_on_every_rank("comm_collectives_test", options, torus::comm::g_group);
 }

@@ -13,6 +13,7 @@
 
 #include "distributed/comm/nccl_bootstrap.h"
 #include "distributed/comm/world.h"
+#include "support/mpi_test_main.h"
 
 namespace torus::comm {
 namespace {
@@ -110,24 +111,7 @@ TEST(NcclBootstrap, CommunicatorOnTheGpu) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  std::unique_ptr<torus::comm::ProcessGroup> group;
-  try {
-    torus::comm::ProcessGroupOptions options;
-    options.timeout_seconds = 120;
-    group = torus::comm::make_process_group(options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "nccl_bootstrap_test: %s\n", e.what());
-    return 1;
-  }
-  torus::comm::g_group = group.get();
-  int failed = RUN_ALL_TESTS() != 0;
-  try {  // every rank learns whether any rank failed
-    torus::Tensor any_failed = torus::Tensor::from_data<int32_t>({failed}, {1});
-    group->all_reduce(any_failed)->wait();
-    failed = any_failed.to_vector<int32_t>()[0] != 0;
-  } catch (const std::exception& e) {
-    group->abort_job(e.what());
-  }
-  group.reset();
-  return failed;
+  torus::comm::ProcessGroupOptions options;
+  options.timeout_seconds = 120;
+  return torus::test::run_tests_on_every_rank("nccl_bootstrap_test", options, torus::comm::g_group);
 }
