@@ -143,7 +143,8 @@ TEST_F(LaunchRun, SignalToTheLauncherStopsTheRanksWithACheckpoint) {
   const fs::path metrics = run_dir("signalled") / "metrics.jsonl";
   const ToolRun r = test::run_command(fmt::format(
       "{} launch {} 'model.mlp.hidden=[2048, 2048]' trainer.steps=200 & pid=$!; "
-      "until [ -s {} ]; do sleep 0.2; done; kill -USR1 $pid; wait $pid; echo \"launch exited $?\"",
+      "for i in $(seq 600); do [ -s {} ] || ! kill -0 $pid 2>/dev/null && break; sleep 0.2; done; "
+      "kill -USR1 $pid; wait $pid; echo \"launch exited $?\"",
       TORUS_TOOL, cfg.string(), metrics.string()));
   EXPECT_NE(r.output.find("launch exited 75"), std::string::npos) << r.output;
   const std::string log = read_file(run_dir("signalled") / "launch.log");
