@@ -57,16 +57,15 @@ class LaunchLog {
   std::ofstream out_;
 };
 
+// trainer.run_dir as the job sees it (an absolute one stays as it is).
 fs::path runs_root(const config::ExperimentConfig& config, const LaunchContext& context) {
-  const fs::path root = config.trainer().run_dir();
-  return root.is_absolute() ? root : context.working_dir / root;
+  return context.working_dir / config.trainer().run_dir();
 }
 
 // How one run of a local or mpirun job ended, after its restarts.
 struct RunOutcome {
   bool ok = false;
-  int attempts = 0;
-  ProcessResult last;
+  ProcessResult last;  // of the last attempt
 };
 
 RunOutcome run_with_restarts(const config::ExperimentConfig& config, const RunSpec& run, const LaunchContext& context) {
@@ -76,7 +75,6 @@ RunOutcome run_with_restarts(const config::ExperimentConfig& config, const RunSp
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     const std::vector<std::string> argv = mpirun_command(config, run, context, /*resume=*/attempt > 1);
     log.line(fmt::format("{}: attempt {} of {}: {}", run.name, attempt, attempts, shell_line(argv)));
-    outcome.attempts = attempt;
     outcome.last = run_process(argv);
     if (outcome.last.ok()) {
       log.line(fmt::format("{}: attempt {} finished", run.name, attempt));

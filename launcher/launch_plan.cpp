@@ -44,8 +44,7 @@ std::vector<std::string> mpirun_options(const ExperimentConfig& config, const La
   if (local && launch.ranks() > context.host_cores) argv.push_back("--oversubscribe");
   if (!local && !allocation) {
     if (!launch.hostfile().empty()) {
-      const fs::path hostfile = launch.hostfile();
-      argv.insert(argv.end(), {"--hostfile", (hostfile.is_absolute() ? hostfile : context.working_dir / hostfile).string()});
+      argv.insert(argv.end(), {"--hostfile", (context.working_dir / launch.hostfile()).string()});
     } else if (launch.hosts_size() > 0) {
       argv.insert(argv.end(), {"--host", fmt::format("{}", fmt::join(launch.hosts(), ","))});
     }

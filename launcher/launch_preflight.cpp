@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -38,16 +39,12 @@ bool resolvable(const std::string& host) {
   return status == 0;
 }
 
-// A path the runs read, relative to the job's working directory.
-fs::path in_working_dir(const LaunchContext& context, const std::string& path) {
-  return fs::path(path).is_absolute() ? fs::path(path) : context.working_dir / path;
-}
 
 void check_inputs(const config::ExperimentConfig& config, const LaunchContext& context, PreflightReport& report) {
   const auto& data = config.data();
   enum class Kind { file, directory, any };
   auto need = [&](const std::string& what, const std::string& path, Kind kind) {
-    const fs::path p = in_working_dir(context, path);
+    const fs::path p = context.working_dir / path;  // an absolute path stays as it is
     std::error_code error;
     if (!fs::exists(p, error)) report.errors.push_back(fmt::format("{} {}: does not exist", what, p.string()));
     else if (kind == Kind::directory && !fs::is_directory(p, error))
@@ -110,9 +107,15 @@ std::vector<HostSlots> read_hostfile(const std::string& path) {
     HostSlots host;
     if (!(words >> host.host)) continue;
     for (std::string word; words >> word;) {
+      // "key=N" with nothing after N.
+      auto count = [&word](const char* format, int& value) {
+        int used = 0;
+        return std::sscanf(word.c_str(), format, &value, &used) == 1 && used == static_cast<int>(word.size()) &&
+               value > 0;
+      };
       int value = 0;
-      if (std::sscanf(word.c_str(), "slots=%d", &value) == 1 && value > 0) host.slots = value;
-      else if (std::sscanf(word.c_str(), "max_slots=%d", &value) == 1 && value > 0) continue;
+      if (count("slots=%d%n", value)) host.slots = value;
+      else if (count("max_slots=%d%n", value)) continue;
       else
         throw IOError(fmt::format("launch.hostfile {}:{}: cannot read '{}' (expected slots=N or max_slots=N)", path,
                                   line_number, word));

@@ -101,7 +101,12 @@ ProcessResult run_process(const std::vector<std::string>& argv, bool capture_std
   SignalForwarding forwarding;
   forwarded_signal = 0;
   const pid_t pid = ::fork();
-  if (pid < 0) throw IOError(fmt::format("fork failed: {}", std::strerror(errno)));
+  if (pid < 0) {
+    const int error = errno;
+    for (int fd : {err[0], err[1], out[0], out[1]})
+      if (fd >= 0) ::close(fd);
+    throw IOError(fmt::format("fork failed: {}", std::strerror(error)));
+  }
   if (pid == 0) {  // the child: only async-signal-safe calls until exec
     ::dup2(err[1], STDERR_FILENO);
     if (capture_stdout) ::dup2(out[1], STDOUT_FILENO);
@@ -116,6 +121,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, bool capture_std
     ::_exit(127);
   }
   child_pid = pid;
+  if (forwarded_signal != 0) ::kill(pid, forwarded_signal);  // it came before child_pid was set
   ::close(err[1]);
   if (capture_stdout) ::close(out[1]);
 
@@ -141,7 +147,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, bool capture_std
       }
       if (i == 0) {
         last.add(buffer, static_cast<size_t>(n));
-        if (::write(STDERR_FILENO, buffer, static_cast<size_t>(n)) < 0) {}  // our stderr gone: keep reading
+        (void)!::write(STDERR_FILENO, buffer, static_cast<size_t>(n));  // our stderr gone: keep reading
       } else {
         result.stdout_text.append(buffer, static_cast<size_t>(n));
       }

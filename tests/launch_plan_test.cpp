@@ -247,6 +247,8 @@ TEST_F(Preflight, HostfileSlotsAndHosts) {
 
   std::ofstream(hostfile) << "node01 slots=two\n";
   EXPECT_TRUE(mentions(preflight(config, context(), true).errors, hostfile.string() + ":1: cannot read 'slots=two'"));
+  std::ofstream(hostfile) << "localhost slots=4\nnode02 slots=2x\n";
+  EXPECT_TRUE(mentions(preflight(config, context(), true).errors, hostfile.string() + ":2: cannot read 'slots=2x'"));
   const auto too_few = load("fashion_mnist_mlp.yaml", {"launch.scheduler=mpirun", "launch.ranks=4", "launch.nodes=2",
                                                        "data.batch_size=64", "launch.hosts=[localhost:4]"});
   EXPECT_TRUE(mentions(preflight(too_few, context(), true).errors, "launch.nodes is 2, but the host list names 1 host"));
