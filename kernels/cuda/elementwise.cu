@@ -66,29 +66,33 @@ struct BinaryGrad {
   }
 };
 
+// Splits `flat` over `ndim` dims of `sizes` (outermost first) and adds its coordinates
+// times the output's, a's and b's strides to the three offsets.
+__device__ __forceinline__ void add_offsets(int64_t flat, int ndim, const int64_t* sizes, const int64_t* out_strides,
+                                            const int64_t* a_strides, const int64_t* b_strides, int64_t& out_offset,
+                                            int64_t& a_offset, int64_t& b_offset) {
+  for (int d = ndim - 1; d >= 0; --d) {
+    const int64_t coord = flat % sizes[d];
+    flat /= sizes[d];
+    out_offset += coord * out_strides[d];
+    a_offset += coord * a_strides[d];
+    b_offset += coord * b_strides[d];
+  }
+}
+
 __global__ void binary_backward_kernel(const float* __restrict__ grad_out, const float* __restrict__ a,
                                        const float* __restrict__ b, float* __restrict__ grad,
                                        ReductionLayout r, BinaryGrad local) {
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t t = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; t < r.outputs; t += stride) {
-    int64_t rest = t, out_base = 0, a_base = 0, b_base = 0;
-    for (int d = r.kept_ndim - 1; d >= 0; --d) {
-      const int64_t coord = rest % r.kept_sizes[d];
-      rest /= r.kept_sizes[d];
-      out_base += coord * r.kept_out_strides[d];
-      a_base += coord * r.kept_a_strides[d];
-      b_base += coord * r.kept_b_strides[d];
-    }
+    int64_t out_base = 0, a_base = 0, b_base = 0;
+    add_offsets(t, r.kept_ndim, r.kept_sizes, r.kept_out_strides, r.kept_a_strides, r.kept_b_strides, out_base,
+                a_base, b_base);
     float sum = 0.0f;
     for (int64_t j = 0; j < r.reduced_count; ++j) {
-      int64_t rest_j = j, out_offset = out_base, a_offset = a_base, b_offset = b_base;
-      for (int d = r.reduced_ndim - 1; d >= 0; --d) {
-        const int64_t coord = rest_j % r.reduced_sizes[d];
-        rest_j /= r.reduced_sizes[d];
-        out_offset += coord * r.reduced_out_strides[d];
-        a_offset += coord * r.reduced_a_strides[d];
-        b_offset += coord * r.reduced_b_strides[d];
-      }
+      int64_t out_offset = out_base, a_offset = a_base, b_offset = b_base;
+      add_offsets(j, r.reduced_ndim, r.reduced_sizes, r.reduced_out_strides, r.reduced_a_strides,
+                  r.reduced_b_strides, out_offset, a_offset, b_offset);
       const float x = a != nullptr ? a[a_offset] : 0.0f;
       const float y = b != nullptr ? b[b_offset] : 0.0f;
       sum += local(grad_out[out_offset], x, y);
