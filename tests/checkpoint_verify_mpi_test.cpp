@@ -19,8 +19,9 @@
 #include "distributed/checkpoint/checkpoint_files.h"
 #include "distributed/comm/world.h"
 #include "framework/io/durable_file.h"
-#include "framework/optim/sgd.h"
+#include "support/error_message.h"
 #include "support/mpi_test_main.h"
+#include "support/sgd_checkpoint.h"
 
 namespace torus {
 namespace {
@@ -49,15 +50,6 @@ std::vector<std::string> gather_strings(const std::string& text) {
   return out;
 }
 
-std::string io_error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const IOError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 class CollectiveLoad : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,19 +68,7 @@ class CollectiveLoad : public ::testing::Test {
     if (g_group->rank() == 0) fs::remove_all(root_);
   }
 
-  fs::path save(int64_t step) {
-    optim::SgdOptions sgd;
-    sgd.lr = 0.1;
-    sgd.momentum = 0.9;
-    optim::Sgd optimizer(model_.named_parameters(), sgd);
-    for (const Tensor& p : model_.parameters()) p.set_grad(Tensor::full(p.shape(), 1.0));
-    optimizer.step();
-    checkpoint::TrainingState state;
-    state.step = step;
-    state.world = g_group->size();
-    const checkpoint::CheckpointSource source{&model_, &optimizer, nullptr, g_group, "test: true\n"};
-    return checkpoint::save_checkpoint(root_, state, source, /*keep_last=*/0);
-  }
+  fs::path save(int64_t step) { return test::save_sgd_checkpoint(root_, step, model_, *g_group); }
 
   // The manifest's files, in its order.
   static std::vector<std::string> listed_files(const fs::path& dir) {
@@ -137,10 +117,10 @@ TEST_F(CollectiveLoad, EachCorruptFileFailsEveryRankWithTheSameErrorAsOneProcess
   ASSERT_GE(files.size(), static_cast<size_t>(g_group->size()) + 2);  // shards, index, state, config
   for (const std::string& name : files) {
     flip_byte(dir / name);
-    const std::string message = io_error_of([&] { checkpoint::load_checkpoint(dir, *g_group); });
+    const std::string message = test::error_of<IOError>([&] { checkpoint::load_checkpoint(dir, *g_group); });
     EXPECT_TRUE(message.find((dir / name).string() + ": checksum mismatch") != std::string::npos)
         << "rank " << g_group->rank() << ": " << message;
-    EXPECT_EQ(message, io_error_of([&] { checkpoint::verify_checkpoint(dir); })) << name;
+    EXPECT_EQ(message, test::error_of<IOError>([&] { checkpoint::verify_checkpoint(dir); })) << name;
     for (const std::string& theirs : gather_strings(message)) EXPECT_EQ(theirs, message) << name;
     flip_byte(dir / name);
   }
@@ -154,7 +134,7 @@ TEST_F(CollectiveLoad, OfTwoCorruptFilesEveryRankNamesTheFirstInTheManifest) {
   // to different ranks, by one rank otherwise; either way the first is reported.
   flip_byte(dir / files.front());
   flip_byte(dir / files.back());
-  const std::string message = io_error_of([&] { checkpoint::verify_checkpoint(dir, *g_group); });
+  const std::string message = test::error_of<IOError>([&] { checkpoint::verify_checkpoint(dir, *g_group); });
   EXPECT_TRUE(message.find((dir / files.front()).string() + ": checksum mismatch") != std::string::npos) << message;
   for (const std::string& theirs : gather_strings(message)) EXPECT_EQ(theirs, message);
 }
@@ -165,13 +145,13 @@ TEST_F(CollectiveLoad, AMissingFileAndAnUncommittedCheckpointFailEveryRankAlike)
   g_group->barrier()->wait();
   if (g_group->rank() == 0) fs::rename(dir / shard, root_ / shard);
   g_group->barrier()->wait();
-  std::string message = io_error_of([&] { checkpoint::load_checkpoint(dir, *g_group); });
+  std::string message = test::error_of<IOError>([&] { checkpoint::load_checkpoint(dir, *g_group); });
   EXPECT_EQ(message, fmt::format("{}: missing (listed in {})", (dir / shard).string(), checkpoint::kManifestFile));
   for (const std::string& theirs : gather_strings(message)) EXPECT_EQ(theirs, message);
   g_group->barrier()->wait();
   if (g_group->rank() == 0) fs::remove(dir / checkpoint::kManifestFile);
   g_group->barrier()->wait();
-  message = io_error_of([&] { checkpoint::load_checkpoint(dir, *g_group); });
+  message = test::error_of<IOError>([&] { checkpoint::load_checkpoint(dir, *g_group); });
   EXPECT_TRUE(message.find("not committed") != std::string::npos) << message;
   for (const std::string& theirs : gather_strings(message)) EXPECT_EQ(theirs, message);
 }

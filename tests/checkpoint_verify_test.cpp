@@ -22,9 +22,9 @@
 #include "framework/io/durable_file.h"
 #include "framework/nn/models.h"
 #include "framework/optim/adam.h"
-#include "framework/optim/sgd.h"
 #include "launcher/train_checkpoint.h"
 #include "support/error_message.h"
+#include "support/sgd_checkpoint.h"
 
 namespace torus {
 namespace {
@@ -122,18 +122,7 @@ class CheckpointVerify : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  fs::path save(int64_t step) {
-    optim::SgdOptions sgd;
-    sgd.lr = 0.1;
-    sgd.momentum = 0.9;
-    optim::Sgd optimizer(model_.named_parameters(), sgd);
-    for (const Tensor& p : model_.parameters()) p.set_grad(Tensor::full(p.shape(), 1.0));
-    optimizer.step();
-    checkpoint::TrainingState state;
-    state.step = step;
-    const checkpoint::CheckpointSource source{&model_, &optimizer, nullptr, &group_, "test: true\n"};
-    return checkpoint::save_checkpoint(root_, state, source, /*keep_last=*/0);
-  }
+  fs::path save(int64_t step) { return test::save_sgd_checkpoint(root_, step, model_, group_); }
 
   fs::path root_;
   Parameters model_;
@@ -150,24 +139,15 @@ void flip_byte(const fs::path& file, std::streamoff at) {
   ASSERT_TRUE(f.good()) << file;
 }
 
-std::string io_error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const IOError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST_F(CheckpointVerify, ACorruptShardIsRejectedNamingIt) {
   const fs::path dir = save(1);
   EXPECT_NO_THROW(checkpoint::load_checkpoint(dir));
   const fs::path shard = dir / checkpoint::shard_file_name(0, 1);
   flip_byte(shard, static_cast<std::streamoff>(fs::file_size(shard) - 1));
-  const std::string message = io_error_of([&] { checkpoint::load_checkpoint(dir); });
+  const std::string message = test::error_of<IOError>([&] { checkpoint::load_checkpoint(dir); });
   EXPECT_TRUE(test::contains(message, shard.string() + ": checksum mismatch")) << message;
   // The collective overload in a world of one says the same.
-  EXPECT_EQ(io_error_of([&] { checkpoint::load_checkpoint(dir, group_); }), message);
+  EXPECT_EQ(test::error_of<IOError>([&] { checkpoint::load_checkpoint(dir, group_); }), message);
   std::vector<std::string> skipped;
   EXPECT_FALSE(checkpoint::find_latest_checkpoint(root_, skipped, group_));
   ASSERT_EQ(skipped.size(), 1U);

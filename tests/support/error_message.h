@@ -7,12 +7,13 @@
 
 namespace torus::test {
 
-// The message of the ValueError `f` throws ("" when it throws none).
-template <class F>
+// The message of the error of type E (ValueError unless named) `f` throws ("" when it
+// throws none).
+template <class E = ValueError, class F>
 std::string error_of(F&& f) {
   try {
     f();
-  } catch (const ValueError& e) {
+  } catch (const E& e) {
     return e.what();
   }
   return "";
