@@ -173,33 +173,51 @@ std::string safetensors_dtype_name(DType dtype) {
   throw Error("safetensors: unknown dtype");
 }
 
-void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata,
-                      uint32_t* checksum) {
+uint64_t spec_bytes(const SafetensorsSpec& spec) {
+  uint64_t n = dtype_size(spec.dtype);
+  for (int64_t d : spec.shape) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+std::string safetensors_prefix(const std::vector<SafetensorsSpec>& tensors, const Metadata& metadata,
+                               const std::string& who) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
-  std::vector<Tensor> contiguous;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    TORUS_CHECK(name != "__metadata__" && names.insert(name).second,
-                "save_safetensors: tensor name '{}' is reserved or repeated", name);
-    TORUS_CHECK(t.device().is_cpu(), "save_safetensors: tensor '{}' is on {}", name, t.device().str());
-    contiguous.push_back(t.detach().contiguous());
-    header[name] = {{"dtype", safetensors_dtype_name(t.dtype())},
-                    {"shape", t.shape()},
-                    {"data_offsets", {offset, offset + t.nbytes()}}};
-    offset += t.nbytes();
+  for (const SafetensorsSpec& t : tensors) {
+    TORUS_CHECK(t.name != "__metadata__" && names.insert(t.name).second, "{}: tensor name '{}' is reserved or repeated",
+                who, t.name);
+    for (int64_t d : t.shape) TORUS_CHECK(d >= 0, "{}: tensor '{}' has a negative dimension", who, t.name);
+    const uint64_t bytes = spec_bytes(t);
+    header[t.name] = {{"dtype", safetensors_dtype_name(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-  const uint64_t length = text.size();
-  uint8_t length_le[8];
-  for (int i = 0; i < 8; ++i) length_le[i] = static_cast<uint8_t>(length >> (8 * i));
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  return prefix + text;
+}
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata,
+                      uint32_t* checksum) {
+  std::vector<SafetensorsSpec> specs;
+  std::vector<Tensor> contiguous;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    TORUS_CHECK(t.device().is_cpu(), "save_safetensors: tensor '{}' is on {}", name, t.device().str());
+    specs.push_back({name, t.dtype(), t.shape()});
+    contiguous.push_back(t.detach().contiguous());
+    offset += t.nbytes();
+  }
+  const std::string prefix = safetensors_prefix(specs, metadata, "save_safetensors");
 
   // Large files bypass the page cache; the checksum is taken as the bytes go by.
   DirectWriter out(path, {.direct = offset >= kDirectWriteBytes, .checksum = checksum != nullptr});
-  out.write(length_le, 8);
-  out.write(text.data(), text.size());
+  out.write(prefix.data(), prefix.size());
   for (const Tensor& t : contiguous) out.write(t.raw_data(), t.nbytes());
   out.close();
   if (checksum != nullptr) *checksum = out.crc32();

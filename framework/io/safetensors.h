@@ -45,6 +45,22 @@ struct MappedSafetensors {
   }
 };
 
+// One tensor of a file, before its bytes exist.
+struct SafetensorsSpec {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;
+};
+
+uint64_t spec_bytes(const SafetensorsSpec& spec);
+
+// What precedes the data of a file holding `tensors` back to back in this order: the
+// header's length (8 bytes, little-endian), then the header, padded by spaces so the data
+// starts 8-byte aligned. A reserved or repeated name, or a negative dimension, is a
+// ValueError that `who` begins.
+std::string safetensors_prefix(const std::vector<SafetensorsSpec>& tensors, const Metadata& metadata,
+                               const std::string& who);
+
 // Writes tensors (any Torus dtype, made contiguous) in the given order, with the header
 // padded by spaces so the data starts 8-byte aligned. Given `checksum`, stores there the
 // CRC-32 of the file's bytes, computed as they are written (checkpoint manifests list it;

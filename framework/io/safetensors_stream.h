@@ -18,15 +18,6 @@ namespace torus::io {
 
 class DirectWriter;
 
-// One tensor of the file, before its bytes exist.
-struct SafetensorsSpec {
-  std::string name;
-  DType dtype = DType::f32;
-  Shape shape;
-};
-
-uint64_t spec_bytes(const SafetensorsSpec& spec);
-
 class SafetensorsStreamWriter {
  public:
   // Creates `path`.tmp and writes the header for `tensors`, whose data follow in this order.
