@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -167,8 +168,16 @@ uint32_t crc32_of_file(const std::filesystem::path& path, int streams) {
     }
   };
   std::vector<std::thread> threads;
-  for (size_t i = 1; i < crcs.size(); ++i) threads.emplace_back(run, i);
+  size_t inline_from = crcs.size();  // parts this thread reads itself when no thread can be made
+  for (size_t i = 1; i < crcs.size() && inline_from == crcs.size(); ++i) {
+    try {
+      threads.emplace_back(run, i);
+    } catch (const std::system_error&) {
+      inline_from = i;  // out of threads: the started ones must still be joined
+    }
+  }
   run(0);
+  for (size_t i = inline_from; i < crcs.size(); ++i) run(i);
   for (std::thread& t : threads) t.join();
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);
