@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Renders the benchmarks' JSON lines (gemm_bench, elementwise_bench, io_bench, train_bench.py,
-summarize_comm.py, ddp_bench.py) as Markdown.
+summarize_comm.py, ddp_bench.py, scaling_bench.py) as Markdown.
 
 usage: render_table.py RESULTS.jsonl > TABLE.md      (standard library only)
 """
@@ -217,7 +217,8 @@ def comm_tables(records):
         if not mpi or not torus:
             continue
         out.append(f"| {size_label(size)} | {io_figure(mpi)} | {io_figure(torus)} | "
-                   f"{ratio(torus['ratio'], torus['target'])} | ≥ {torus['target']:g} | "
+                   f"{ratio(torus['ratio'], torus.get('target'))} | "
+                   f"{'≥ ' + format(torus['target'], 'g') if torus.get('target') else '–'} | "
                    f"{mpi['us_median']:.1f} | {torus['us_median']:.1f} |")
     return out
 
@@ -281,6 +282,55 @@ def ddp_tables(records):
     return out
 
 
+def cluster_scaling_table(scaling):
+    out = ["\n### Scaling on a cluster, W2 GPT, batch 16 per rank (tokens/s)\n",
+           f"Weak-scaling efficiency against {scaling[0]['efficiency_baseline']}.\n",
+           "| nodes | ranks | tokens/s | efficiency | runs |", "|---|---|---|---|---|"]
+    for r in sorted(scaling, key=lambda r: r["nodes"]):
+        out.append(f"| {r['nodes']} | {r['ranks']} | {figure(r)} | {r['efficiency']:.2f} "
+                   f"({r['efficiency_min']:.2f}–{r['efficiency_max']:.2f}) | {r['reps']} |")
+    return out
+
+
+def scaling_tables(records):
+    scaling = [r for r in records if r.get("suite") == "scaling"]
+    if not scaling:
+        return []
+    if "nodes" in scaling[0]:
+        return cluster_scaling_table(scaling)
+    by = {(r["name"], r["ranks"]): r for r in scaling}
+    ranks = sorted({r["ranks"] for r in scaling})
+    cores = scaling[0]["cores"]
+    out = [f"\n### Scaling, W2 GPT, 1 thread per rank, {cores} cores (tokens/s; efficiency = N ranks / (N × 1 rank))\n"]
+    head = ["kind"] + [f"{n} rank{'s' if n > 1 else ''}" + (" (oversubscribed)" if n > cores else "") for n in ranks]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for name, label in (("torus_weak", "weak: batch 16 per rank"), ("torus_strong", "strong: global batch 32")):
+        cells = [label]
+        for n in ranks:
+            r = by.get((name, n))
+            if not r:
+                cells.append("–")
+                continue
+            text = figure(r)
+            if n > 1:
+                text += f"; eff. {ratio(r['efficiency'], r.get('target'))} ({r['efficiency_min']:.2f}–{r['efficiency_max']:.2f})"
+            cells.append(text)
+        out.append("| " + " | ".join(cells) + " |")
+    first = scaling[0]
+    out.append(f"\n{first['reps']} rounds of {first['timed_steps']} timed steps after {first['warmup_steps']}; "
+               "the weak 2-rank efficiency's target is ≥ 0.9.")
+    profiles = [r for r in records if r.get("suite") == "step_profile" and "forward_s" in r]
+    if profiles:
+        out.append("\n#### One rank's step beside N−1 co-located ranks, no communication (step_profile_bench, ms)\n")
+        out.append("| job | per-rank batch | forward | backward | optimizer | step |")
+        out.append("|---|---|---|---|---|---|")
+        for r in profiles:
+            out.append(f"| {r['name']} | {r['per_rank_batch']} | {1e3 * r['forward_s']:.0f} | "
+                       f"{1e3 * r['backward_s']:.0f} | {1e3 * r['optimizer_s']:.1f} | {1e3 * r['step_s']:.0f} |")
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__.strip())
@@ -293,6 +343,7 @@ def main():
     lines += train_tables(records)
     lines += comm_tables(records)
     lines += ddp_tables(records)
+    lines += scaling_tables(records)
     print("\n".join(lines))
 
 

@@ -26,7 +26,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 here=$(cd "$(dirname "$0")" && pwd)
-results=$here/results
+results=${TORUS_BENCH_RESULTS:-$here/results}
 exe=$build/bench/ckpt_bench
 [[ -x $exe ]] || { echo "run_ckpt_bench.sh: $exe not built (cmake --build $build --target ckpt_bench)" >&2; exit 1; }
 mkdir -p "$results" "$dir"

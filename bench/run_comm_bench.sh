@@ -2,7 +2,8 @@
 # The all-reduce benchmark (BENCHMARKS.md: process-group all-reduce busbw against
 # MPI_Allreduce, 2 ranks on one node): allreduce_bench jobs under mpirun, alternating
 # `--impl mpi` and `--impl torus` (A B A B ...), one job per implementation per round.
-# Builds nothing. Writes bench/results/comm.jsonl and comm.md.
+# Builds nothing. Writes RESULTS/comm.jsonl and comm.md (comm_npN.* for N ranks other than 2),
+# RESULTS being $TORUS_BENCH_RESULTS or bench/results.
 #
 #   bench/run_comm_bench.sh BUILD_DIR [--reps N] [--np N] [--min-bytes B] [--max-bytes B]
 #                                     [--runs R] [--min-time S]
@@ -25,7 +26,9 @@ while (($#)); do
   shift 2
 done
 here=$(cd "$(dirname "$0")" && pwd)
-results=$here/results
+results=${TORUS_BENCH_RESULTS:-$here/results}
+stem=comm
+((np == 2)) || stem=comm_np$np
 bench=$build/bench/allreduce_bench
 [[ -x $bench ]] || { echo "run_comm_bench.sh: $bench not built (ninja -C $build bench/allreduce_bench)" >&2; exit 1; }
 
@@ -42,13 +45,13 @@ for ((rep = 0; rep < reps; rep++)); do
   done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-/usr/bin/python3 "$here/summarize_comm.py" "$jobs" --out "$results/comm.jsonl"
+/usr/bin/python3 "$here/summarize_comm.py" "$jobs" --out "$results/$stem.jsonl"
 
 {
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
   echo "$(head -n1 "$jobs/0.mpi.jsonl" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["mpi_library"])'),"
   echo "$np ranks, $reps rounds; $(( $(date +%s) - start )) s; load average (1, 5, 15 min) before: $load_before, after: $load_after."
   echo
-  /usr/bin/python3 "$here/render_table.py" "$results/comm.jsonl"
-} >"$results/comm.md"
-cat "$results/comm.md"
+  /usr/bin/python3 "$here/render_table.py" "$results/$stem.jsonl"
+} >"$results/$stem.md"
+cat "$results/$stem.md"

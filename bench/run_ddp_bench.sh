@@ -14,7 +14,7 @@ set -euo pipefail
 build=${1:?usage: bench/run_ddp_bench.sh BUILD_DIR [--reps N] [--warmup N] [--steps N] [--ranks N]}
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-results=$here/results
+results=${TORUS_BENCH_RESULTS:-$here/results}
 for binary in launcher/torus bench/ddp_overlap_bench; do
   [[ -x $build/$binary ]] || { echo "run_ddp_bench.sh: $build/$binary not built (ninja -C $build $binary)" >&2; exit 1; }
 done

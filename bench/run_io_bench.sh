@@ -11,7 +11,7 @@ build=${1:?usage: bench/run_io_bench.sh BUILD_DIR [DIR [ARGS...]]}
 dir=${2:-$build/bench}
 shift $(( $# < 2 ? $# : 2 ))
 here=$(cd "$(dirname "$0")" && pwd)
-results=$here/results
+results=${TORUS_BENCH_RESULTS:-$here/results}
 exe=$build/bench/io_bench
 [[ -x $exe ]] || { echo "run_io_bench.sh: $exe not built (cmake --build $build --target io_bench)" >&2; exit 1; }
 [[ -d $dir ]] || { echo "run_io_bench.sh: $dir is not a directory" >&2; exit 1; }

@@ -8,7 +8,7 @@ set -euo pipefail
 
 build=${1:?usage: bench/run_kernel_bench.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
-results=$here/results
+results=${TORUS_BENCH_RESULTS:-$here/results}
 gemm=$build/bench/gemm_bench
 elementwise=$build/bench/elementwise_bench
 for exe in "$gemm" "$elementwise"; do

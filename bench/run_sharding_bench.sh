@@ -10,7 +10,7 @@ set -euo pipefail
 build=${1:?usage: bench/run_sharding_bench.sh BUILD_DIR [--reps N] [--warmup N] [--steps N] [--ranks N]}
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-results=$here/results
+results=${TORUS_BENCH_RESULTS:-$here/results}
 [[ -x $build/launcher/torus ]] || { echo "run_sharding_bench.sh: $build/launcher/torus not built" >&2; exit 1; }
 
 mkdir -p "$results"

@@ -11,7 +11,7 @@ set -euo pipefail
 build=${1:?usage: bench/run_train_bench.sh BUILD_DIR [--reps N] [--threads N] [--workloads W1,W2,W3]}
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-results=$here/results
+results=${TORUS_BENCH_RESULTS:-$here/results}
 [[ -x $build/launcher/torus ]] || { echo "run_train_bench.sh: $build/launcher/torus not built" >&2; exit 1; }
 /usr/bin/python3 -c 'import torch' 2>/dev/null ||
   { echo "run_train_bench.sh: /usr/bin/python3 has no torch (apt-get install python3-torch)" >&2; exit 1; }

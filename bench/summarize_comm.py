@@ -70,7 +70,7 @@ def main():
                 rec["peer"] = PEER
                 rec["ratio"] = statistics.median(t["median"] / m["median"]
                                                  for t, m in zip(recs, per_impl["mpi"]))
-                rec["target"] = target(size)
+                rec["target"] = target(size) if rec["ranks"] == 2 else None  # the targets are for 2 ranks
             out.append(rec)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:

@@ -147,7 +147,8 @@ def measured_peak(threads):
     """The fp32 FMA peak (GFLOP/s) on `threads` threads from results/kernels.jsonl, and where it
     came from; (None, None) without one."""
     try:
-        with open(os.path.join(HERE, "results", "kernels.jsonl"), encoding="utf-8") as f:
+        results = os.environ.get("TORUS_BENCH_RESULTS", os.path.join(HERE, "results"))
+        with open(os.path.join(results, "kernels.jsonl"), encoding="utf-8") as f:
             peaks = [r["median"] for r in map(json.loads, f) if r.get("name") == "fma_peak"
                      and r.get("threads") == threads]
     except OSError:

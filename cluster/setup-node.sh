@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package Torus needs to build, test and run (idempotent).
-# Usage: sudo cluster/setup-node.sh   (runs apt-get only when something is missing)
+# Usage: sudo cluster/setup-node.sh [--bench]   (runs apt-get only when something is missing)
+#   --bench  also what bench/run_all.sh needs beyond the tests: matplotlib for the plots
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,12 @@ packages=(
   python3-torch python3-numpy python3-h5py python3-venv
   clang libclang-rt-14-dev libomp-14-dev
 )
+if [[ ${1:-} == --bench ]]; then
+  packages+=(python3-matplotlib)
+elif [[ $# -gt 0 ]]; then
+  echo "usage: cluster/setup-node.sh [--bench]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do
