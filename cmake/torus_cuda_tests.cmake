@@ -14,6 +14,42 @@ foreach(_kernel IN ITEMS elementwise reduce_sum softmax layer_norm adamw)
   target_include_directories(cuda_${_kernel}_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   gtest_discover_tests(cuda_${_kernel}_test DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 600 LABELS gpu)
 endforeach()
+# Issue 10's second slice: reductions over any dim, fused cross-entropy, bias + GELU,
+# embedding, dropout (same registration as above: label gpu, skip without a device).
+foreach(_kernel IN ITEMS reduce_dim cross_entropy bias_gelu embedding dropout)
+  add_executable(cuda_${_kernel}_test cuda_${_kernel}_test.cpp)
+  target_link_libraries(cuda_${_kernel}_test PRIVATE torus_cuda GTest::gtest_main torus_warnings)
+  target_include_directories(cuda_${_kernel}_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  gtest_discover_tests(cuda_${_kernel}_test TEST_PREFIX cuda_${_kernel}_test. DISCOVERY_TIMEOUT 60
+                       PROPERTIES TIMEOUT 600 LABELS gpu)
+endforeach()
+# Philox4x32-10 of kernels/cuda/philox.h (what dropout.cu runs) against Random123's
+# known-answer vectors, on the host: runs without a GPU.
+add_executable(philox_test philox_test.cpp)
+target_link_libraries(philox_test PRIVATE torus_kernels GTest::gtest_main torus_warnings)
+gtest_discover_tests(philox_test TEST_PREFIX philox_test. DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 60)
+
+# Vendor libraries (gemm.h, cudnn_conv.h, cudnn_pool.h): host-side logic (the row-major to
+# column-major mapping, conv/pool output shapes, algorithm filtering) runs here without a
+# GPU; the cuBLAS and cuDNN comparisons carry the label gpu and skip without a device.
+# (Named with a prefix, so `ctest -R cuda` selects them.)
+foreach(_host IN ITEMS gemm_host conv_pool_shape)
+  add_executable(cuda_${_host}_test cuda_${_host}_test.cpp)
+  target_link_libraries(cuda_${_host}_test PRIVATE torus_cuda GTest::gtest_main torus_warnings)
+  gtest_discover_tests(cuda_${_host}_test TEST_PREFIX cuda_${_host}_test. DISCOVERY_TIMEOUT 60
+                       PROPERTIES TIMEOUT 60)
+endforeach()
+set(_torus_vendor_tests gemm)
+if(TORUS_WITH_CUDNN)
+  list(APPEND _torus_vendor_tests cudnn)
+endif()
+foreach(_vendor IN LISTS _torus_vendor_tests)
+  add_executable(cuda_${_vendor}_test cuda_${_vendor}_test.cpp)
+  target_link_libraries(cuda_${_vendor}_test PRIVATE torus_cuda GTest::gtest_main torus_warnings)
+  target_include_directories(cuda_${_vendor}_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  gtest_discover_tests(cuda_${_vendor}_test TEST_PREFIX cuda_${_vendor}_test. DISCOVERY_TIMEOUT 60
+                       PROPERTIES TIMEOUT 600 LABELS gpu)
+endforeach()
 
 # Every kernel of kernels/cuda/kernels.txt is compiled, and none spills registers to local
 # memory (nvcc --resource-usage, device code only: a few seconds per file).

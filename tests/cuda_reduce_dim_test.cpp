@@ -1,0 +1,139 @@
+// GPU: sum / mean / max over one dim (kernels/cuda/reduce_dim.h) of (O, S, I) against a CPU
+// reference in double, forward and backward; the max's index is the first max (and the
+// first NaN wins), as cpu::max_middle.
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cuda_test_support.h"
+#include "cuda_typed_buffer.h"
+#include "kernels/cuda/reduce_dim.h"
+
+namespace torus::cuda {
+namespace {
+
+using testing::CudaTest;
+using testing::DeviceArray;
+using testing::DeviceBuffer;
+using testing::expect_close;
+using testing::random_vector;
+
+class ReduceDimTest : public CudaTest {
+ protected:
+  // `x` defaults to random values; tests of ties pass their own.
+  void check(int64_t outer, int64_t size, int64_t inner, ReduceDimOp op, std::vector<float> x = {}) {
+    const size_t n = static_cast<size_t>(outer * size * inner), outputs = static_cast<size_t>(outer * inner);
+    if (x.empty()) x = random_vector(n, 41);
+    const std::vector<float> g = random_vector(outputs, 42);
+    DeviceBuffer dx(x), dout(outputs), dg(g), dgx(n);
+    DeviceArray<int64_t> indices(outputs);
+    reduce_dim_forward(dx.get(), dout.get(), indices.get(), outer, size, inner, op, stream_);
+    reduce_dim_backward(dg.get(), indices.get(), dgx.get(), outer, size, inner, op, stream_);
+    sync();
+
+    std::vector<double> want(outputs), want_gx(n, 0.0);
+    std::vector<int64_t> want_index(outputs, 0);
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) {
+        const size_t k = static_cast<size_t>(o * inner + i);
+        auto at = [&](int64_t s) { return static_cast<size_t>((o * size + s) * inner + i); };
+        if (op == ReduceDimOp::max) {
+          float best = x[at(0)];
+          int64_t best_s = 0;
+          for (int64_t s = 1; s < size; ++s) {
+            const float v = x[at(s)];
+            if (v > best || (std::isnan(v) && !std::isnan(best))) {
+              best = v;
+              best_s = s;
+            }
+          }
+          want[k] = best;
+          want_index[k] = best_s;
+          want_gx[at(best_s)] = g[k];
+        } else {
+          double sum = 0;
+          for (int64_t s = 0; s < size; ++s) sum += x[at(s)];
+          const double scale = op == ReduceDimOp::mean ? 1.0 / static_cast<double>(size) : 1.0;
+          want[k] = sum * scale;
+          for (int64_t s = 0; s < size; ++s) want_gx[at(s)] = g[k] * scale;
+        }
+      }
+    }
+    const std::string what = std::string(op == ReduceDimOp::sum ? "sum" : op == ReduceDimOp::mean ? "mean" : "max") +
+                             " (" + std::to_string(outer) + ", " + std::to_string(size) + ", " +
+                             std::to_string(inner) + ")";
+    expect_close(dout.download(), want, 1e-4 + 1e-6 * static_cast<double>(size), 1e-5, what);
+    expect_close(dgx.download(), want_gx, 1e-6, 1e-6, what + " backward");
+    if (op == ReduceDimOp::max) {
+      EXPECT_EQ(indices.download(), want_index) << what << " indices";
+    }
+  }
+};
+
+const ReduceDimOp kOps[] = {ReduceDimOp::sum, ReduceDimOp::mean, ReduceDimOp::max};
+
+TEST_F(ReduceDimTest, LastDimWarpPerRow) {
+  for (ReduceDimOp op : kOps) {
+    check(1, 1, 1, op);
+    check(37, 33, 1, op);
+    check(130, 1024, 1, op);
+  }
+}
+
+TEST_F(ReduceDimTest, LastDimBlockPerRow) {
+  for (ReduceDimOp op : kOps) {
+    check(3, 1025, 1, op);
+    check(2, 50257, 1, op);  // longer than a block
+  }
+}
+
+TEST_F(ReduceDimTest, MiddleAndFirstDim) {
+  for (ReduceDimOp op : kOps) {
+    check(5, 7, 3, op);
+    check(1, 300, 129, op);  // the first dim of a (300, 129)
+    check(4, 2000, 17, op);
+  }
+}
+
+TEST_F(ReduceDimTest, MaxTiesGoToTheFirstIndex) {
+  // Rows of 2000 (block per row) and 40 (warp per row), all equal but for a repeated max.
+  for (int64_t size : {40, 2000}) {
+    std::vector<float> x(static_cast<size_t>(2 * size), 1.0f);
+    x[7] = x[9] = x[static_cast<size_t>(size - 1)] = 5.0f;
+    x[static_cast<size_t>(size + size - 2)] = x[static_cast<size_t>(size + 3)] = 5.0f;
+    check(2, size, 1, ReduceDimOp::max, x);
+    check(1, size, 2, ReduceDimOp::max, x);  // the same values down columns
+  }
+}
+
+TEST_F(ReduceDimTest, MaxFirstNanWins) {
+  std::vector<float> x(3000, 0.0f);
+  x[10] = 9.0f;
+  x[1500] = NAN;
+  x[2500] = NAN;
+  x[2999] = 100.0f;
+  // expect_close cannot compare NaN values: check the indices and the NaN directly.
+  DeviceBuffer dx(x), dout(1);
+  DeviceArray<int64_t> indices(1);
+  reduce_dim_forward(dx.get(), dout.get(), indices.get(), 1, 3000, 1, ReduceDimOp::max, stream_);
+  sync();
+  EXPECT_TRUE(std::isnan(dout.download()[0]));
+  EXPECT_EQ(indices.download()[0], 1500);
+}
+
+TEST_F(ReduceDimTest, EmptyDim) {
+  DeviceBuffer dx(1), dout(4);
+  reduce_dim_forward(dx.get(), dout.get(), nullptr, 2, 0, 2, ReduceDimOp::sum, stream_);
+  sync();
+  for (float v : dout.download()) EXPECT_EQ(v, 0.0f);
+  reduce_dim_forward(dx.get(), dout.get(), nullptr, 4, 0, 1, ReduceDimOp::mean, stream_);
+  sync();
+  for (float v : dout.download()) EXPECT_TRUE(std::isnan(v));
+  DeviceArray<int64_t> indices(4);
+  EXPECT_THROW(reduce_dim_forward(dx.get(), dout.get(), indices.get(), 4, 0, 1, ReduceDimOp::max, stream_),
+               std::exception);
+}
+
+}  // namespace
+}  // namespace torus::cuda
