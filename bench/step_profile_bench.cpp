@@ -8,8 +8,10 @@
 //   step_profile_bench CONFIG [--warmup N] [--steps N] [key=value config overrides...]
 //   mpirun -np N step_profile_bench CONFIG ...   (ranks start the timed steps together)
 //
-// Rank 0 prints one JSON line: medians over the timed steps and the slowest rank, and each
-// parameter's registration index, name, element count and gradient-ready time.
+// Rank 0 prints one JSON line: medians over the timed steps and the slowest rank, each
+// parameter's registration index, name, element count and gradient-ready time, and the
+// gradient buckets DataParallel makes of them (distributed.bucket_mb), so the model's
+// bucketing can be checked against the real one.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +23,7 @@
 
 #include "bench_util.h"
 #include "distributed/comm/world.h"
+#include "distributed/parallel/data_parallel.h"
 #include "distributed/train/trainer.h"
 #include "kernels/cpu/parallel.h"
 #include "launcher/config.h"
@@ -94,6 +97,11 @@ int run(const Options& o, comm::ProcessGroup& group) {
   cli::RunSetup setup = cli::make_run_setup(config, /*for_training=*/true, 0, 1);
   const train::Task task = config.model().kind() == config::ModelKind::gpt ? train::Task::language_model
                                                                           : train::Task::classification;
+  // The buckets of a data-parallel run of this config; the object goes before timing (its
+  // gradient hooks stay registered but do nothing once it is gone).
+  const std::vector<int64_t> buckets =
+      parallel::DataParallel(*setup.model, group, parallel::DataParallelOptions{config.distributed().bucket_mb()})
+          .bucket_bytes();
   const NamedTensors parameters = setup.model->named_parameters();
   std::vector<double> ready(parameters.size(), 0);
   double backward_start = 0;
@@ -164,7 +172,8 @@ int run(const Options& o, comm::ProcessGroup& group) {
       "{\"suite\": \"step_profile\", \"name\": \"torus_step_profile\", \"config\": %s, \"threads\": %d, "
       "\"ranks\": %d, \"colocated_ranks\": %d, \"warmup_steps\": %d, \"timed_steps\": %d, "
       "\"items_per_step\": %lld, \"unit\": %s, \"forward_s\": %s, \"backward_s\": %s, \"optimizer_s\": %s, "
-      "\"step_s\": %s, \"step_s_per_step\": %s, \"first_loss\": %s, \"last_loss\": %s, \"parameters\": %s}\n",
+      "\"step_s\": %s, \"step_s_per_step\": %s, \"first_loss\": %s, \"last_loss\": %s, \"bucket_mb\": %s, "
+      "\"dp_bucket_bytes\": %s, \"parameters\": %s}\n",
       json_string(config.name()).c_str(), cpu::num_threads(), 1, group.size(), o.warmup, o.steps,
       static_cast<long long>(items), json_string(task == train::Task::language_model ? "tokens" : "samples").c_str(),
       json_number(forward).c_str(), json_number(backward).c_str(), json_number(optimizer).c_str(),
@@ -173,7 +182,14 @@ int run(const Options& o, comm::ProcessGroup& group) {
         for (const StepTimes& t : timed) v.push_back(t.step);
         return v;
       }()).c_str(),
-      json_number(losses.front()).c_str(), json_number(losses.back()).c_str(), params.c_str());
+      json_number(losses.front()).c_str(), json_number(losses.back()).c_str(),
+      json_number(config.distributed().bucket_mb()).c_str(),
+      [&] {
+        std::string out = "[";
+        for (size_t i = 0; i < buckets.size(); ++i) out += (i ? ", " : "") + std::to_string(buckets[i]);
+        return out + "]";
+      }().c_str(),
+      params.c_str());
   std::fflush(stdout);
   return 0;
 }

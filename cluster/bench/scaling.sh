@@ -5,7 +5,7 @@
 #
 #   cluster/bench/scaling.sh submit [--nodes 1,2,4,8] [--ranks-per-node G] [--threads T] [--reps R]
 #                                   [--partition P] [--account A] [--time HH:MM:SS]
-#                                   [--results DIR] [--build DIR] [--wait]
+#                                   [--results DIR] [--build DIR] [--warmup N] [--steps N] [--wait]
 #   cluster/bench/scaling.sh collect [--results DIR] [--gbps G] [--latency-us U] [--ranks-per-node G]
 #
 # submit: one job array per node count (Slurm array tasks share one resource request, so
@@ -23,7 +23,7 @@ root=$(cd "$here/../.." && pwd)
 command=${1:-}
 shift || true
 nodes=1,2,4,8 per_node=1 threads=1 reps=5 results=$root/cluster-results/scaling build=$root/build
-partition="" account="" time_limit=00:30:00 wait=0 gbps=100 latency=""
+partition="" account="" time_limit=00:30:00 wait=0 gbps=100 latency="" warmup=3 steps=10
 while (($#)); do
   case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -36,6 +36,8 @@ while (($#)); do
     --results) results=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --wait) wait=1; shift ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
     --gbps) gbps=$2; shift 2 ;;
     --latency-us) latency=$2; shift 2 ;;
     *) echo "cluster/bench/scaling.sh: unknown argument $1 (see the header of this script)" >&2; exit 2 ;;
@@ -58,7 +60,7 @@ case $command in
     for n in "${counts[@]}"; do
       args=(--parsable --nodes "$n" --ntasks-per-node "$per_node" --cpus-per-task "$threads" --time "$time_limit"
             --array "1-$reps%1" --output "$results/slurm-%A_%a.out" "${extra[@]}"
-            --export "ALL,TORUS_ROOT=$root,TORUS=$build/launcher/torus,PROFILER=$build/bench/step_profile_bench,RESULTS=$results,RANKS_PER_NODE=$per_node,THREADS=$threads,WARMUP=3,STEPS=10")
+            --export "ALL,TORUS_ROOT=$root,TORUS=$build/launcher/torus,PROFILER=$build/bench/step_profile_bench,RESULTS=$results,RANKS_PER_NODE=$per_node,THREADS=$threads,WARMUP=$warmup,STEPS=$steps")
       if ((wait)); then
         sbatch --wait "${args[@]}" "$here/scaling.sbatch" >"$results/job-n$n.id" &
         pids+=($!)
