@@ -67,7 +67,7 @@ declare -A full_args=(
   [train]="--reps 5" [ddp]="--reps 5" [scaling]="--reps 5" [sharding]="--reps 5"
   [comm]="--reps 5" [io]="--reps 9" [ckpt]="--rounds 5")
 declare -A quick_args=(
-  [train]="--reps 1" [ddp]="--reps 1 --warmup 2 --steps 5" [scaling]="--reps 1 --warmup 2 --steps 6"
+  [train]="--reps 2 --steps-scale 0.4" [ddp]="--reps 1 --warmup 2 --steps 5" [scaling]="--reps 1 --warmup 2 --steps 6"
   [sharding]="--reps 1 --warmup 2 --steps 5" [comm]="--reps 2 --runs 1 --min-time 0.05"
   [io]="--reps 3 --mib 256" [ckpt]="--rounds 2 --mib 256")
 args_of() { if ((quick)); then echo "${quick_args[$1]:-}"; else echo "${full_args[$1]:-}"; fi; }
@@ -93,10 +93,11 @@ step "scaling model"
 /usr/bin/python3 "$here/scaling_model.py" all --results "$results" >/dev/null
 cat "$results/scaling_model.md"
 step "summary"
+mode="full run"
+((quick)) && mode="QUICK run (1-2 rounds, shorter runs: a check, not figures to publish)"
 {
-  echo "Benchmark summary, $( ((quick)) && echo "QUICK run (1-2 rounds: a check, not figures to publish)" ||
-    echo "full run"), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo |
-    cut -d: -f2 | xargs)), $(( ($(date +%s) - started) / 60 )) minutes."
+  echo "Benchmark summary, $mode, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+  echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(( ($(date +%s) - started) / 60 )) minutes."
   echo
 } >"$results/summary.head"
 /usr/bin/python3 "$here/summary.py" --results "$results" --plots >/dev/null

@@ -168,13 +168,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("build", help="build directory holding launcher/torus")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "train.jsonl"))
-    ap.add_argument("--reps", type=int, default=5, help="alternating rounds (at least 5)")
+    ap.add_argument("--reps", type=int, default=5, help="alternating rounds (the protocol wants at least 5)")
+    ap.add_argument("--steps-scale", type=float, default=1.0,
+                    help="scales every workload's warm-up and timed steps (bench/run_all.sh --quick: 0.4)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workloads", default="W1,W2,W3")
     ap.add_argument("--peak-gflops", type=float, default=None,
                     help="fp32 peak for W2's model FLOPs utilisation (default: fma_peak of results/kernels.jsonl)")
     args = ap.parse_args()
-    args.reps = max(args.reps, 5)
+    if args.reps < 5 or args.steps_scale < 1:
+        log(f"train_bench.py: {args.reps} rounds, steps x {args.steps_scale:g}: a check, below the protocol")
     torus = os.path.join(os.path.abspath(args.build), "launcher", "torus")
     if not os.access(torus, os.X_OK):
         sys.exit(f"train_bench.py: {torus} not built")
@@ -190,6 +193,7 @@ def main():
         for wid, config, unit, pw, items, warmup, steps, desc in WORKLOADS:
             if wid not in wanted:
                 continue
+            warmup, steps = max(1, round(warmup * args.steps_scale)), max(4, round(steps * args.steps_scale))
             t0 = time.time()
             # Validation: short runs, untimed; the loss trend needs the full step count.
             v_torus = run_torus(torus, config, args, run_root, warmup, steps, f"{wid}_validate")
