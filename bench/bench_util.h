@@ -29,6 +29,39 @@ inline void usage_and_exit(const char* program, const char* what) {
   std::exit(2);
 }
 
+// The arguments of the benchmarks that train from an experiment config (ddp_overlap_bench,
+// step_profile_bench): CONFIG [--warmup N] [--steps N] [key=value config overrides ...].
+struct ConfigRunOptions {
+  std::string config;
+  int warmup = 3;
+  int steps = 10;
+  std::vector<std::string> overrides;
+};
+
+// Exits with `usage` (a printf format taking the program name) on anything else.
+inline ConfigRunOptions parse_config_run(int argc, char** argv, int default_steps, const char* usage) {
+  ConfigRunOptions o;
+  o.steps = default_steps;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if ((arg == "--warmup" || arg == "--steps") && i + 1 < argc) {
+      (arg == "--warmup" ? o.warmup : o.steps) = std::atoi(argv[++i]);
+    } else if (arg.find('=') != std::string_view::npos) {
+      o.overrides.emplace_back(arg);
+    } else if (o.config.empty() && !arg.starts_with("--")) {
+      o.config = arg;
+    } else {
+      o.config.clear();
+      break;
+    }
+  }
+  if (o.config.empty() || o.warmup < 1 || o.steps < 1) {
+    std::fprintf(stderr, usage, argv[0]);
+    std::exit(2);
+  }
+  return o;
+}
+
 inline Options parse_options(int argc, char** argv, const char* what) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -148,6 +181,12 @@ inline std::string json_number(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.6g", value);
   return buffer;
+}
+
+inline std::string json_array(const std::vector<double>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + json_number(values[i]);
+  return out + "]";
 }
 
 inline void print_json(const Measurement& m) {

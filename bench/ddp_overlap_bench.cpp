@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "rank_values.h"
 #include "distributed/comm/world.h"
 #include "distributed/parallel/data_parallel.h"
 #include "distributed/train/trainer.h"
@@ -39,38 +40,11 @@
 namespace torus {
 namespace {
 
+using bench::gather_values;
+using bench::json_array;
 using bench::json_number;
 using bench::json_string;
 using bench::seconds_now;
-
-struct Options {
-  std::string config;
-  int warmup = 3;
-  int steps = 12;
-  std::vector<std::string> overrides;
-};
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if ((arg == "--warmup" || arg == "--steps") && i + 1 < argc) {
-      (arg == "--warmup" ? o.warmup : o.steps) = std::atoi(argv[++i]);
-    } else if (arg.find('=') != std::string_view::npos) {
-      o.overrides.emplace_back(arg);
-    } else if (o.config.empty() && !arg.starts_with("--")) {
-      o.config = arg;
-    } else {
-      o.config.clear();
-      break;
-    }
-  }
-  if (o.config.empty() || o.warmup < 1 || o.steps < 1) {
-    std::fprintf(stderr, "usage: mpirun -np N %s CONFIG [--warmup N] [--steps N] [key=value ...]\n", argv[0]);
-    std::exit(2);
-  }
-  return o;
-}
 
 // Seconds the all-reduces with sequence numbers in [first, end) ran on the communication
 // thread, from the trace's text (OpTrace::format: seq op dtype bytes queued started ended
@@ -118,21 +92,6 @@ double standalone_seconds(comm::ProcessGroup& group, const std::vector<int64_t>&
   return bench::median_of(seconds);
 }
 
-// Every rank's value, on every rank.
-std::vector<double> gather(comm::ProcessGroup& group, double value) {
-  Tensor mine = Tensor::scalar(value, DType::f64).reshape({1});
-  Tensor all = Tensor::empty({group.size()}, DType::f64);
-  group.all_gather(mine, all)->wait();
-  const double* v = all.data<double>();
-  return {v, v + group.size()};
-}
-
-std::string json_array(const std::vector<double>& values) {
-  std::string out = "[";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + json_number(values[i]);
-  return out + "]";
-}
-
 double sum_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -150,7 +109,7 @@ double replica_checksum(const Layer& model) {
   return sum;
 }
 
-int run(const Options& o, comm::ProcessGroup* group) {
+int run(const bench::ConfigRunOptions& o, comm::ProcessGroup* group) {
   const int rank = group->rank(), world = group->size();
   TORUS_CHECK(world >= 2, "ddp_overlap_bench: {} rank; start it with mpirun -np 2 (or more)", world);
   const config::ExperimentConfig config = config::load(o.config, o.overrides);
@@ -193,14 +152,14 @@ int run(const Options& o, comm::ProcessGroup* group) {
   for (double loss : losses) finite = finite && std::isfinite(loss);
 
   const double n = o.steps;
-  const std::vector<double> exposed_ms = gather(*group, timed.exposed_wait_s / n * 1e3);
-  const std::vector<double> busy_ms = gather(*group, busy / n * 1e3);
-  const std::vector<double> backward_ms = gather(*group, timed.backward_after_launch_s / n * 1e3);
-  const std::vector<double> standalone_ms = gather(*group, standalone * 1e3);
-  const std::vector<double> step_ms = gather(*group, elapsed / n * 1e3);
-  const std::vector<double> items_per_rank = gather(*group, static_cast<double>(items));
-  const std::vector<double> all_finite = gather(*group, finite ? 1 : 0);
-  const std::vector<double> checksums = gather(*group, replica_checksum(*setup.model));
+  const std::vector<double> exposed_ms = gather_values(*group, timed.exposed_wait_s / n * 1e3);
+  const std::vector<double> busy_ms = gather_values(*group, busy / n * 1e3);
+  const std::vector<double> backward_ms = gather_values(*group, timed.backward_after_launch_s / n * 1e3);
+  const std::vector<double> standalone_ms = gather_values(*group, standalone * 1e3);
+  const std::vector<double> step_ms = gather_values(*group, elapsed / n * 1e3);
+  const std::vector<double> items_per_rank = gather_values(*group, static_cast<double>(items));
+  const std::vector<double> all_finite = gather_values(*group, finite ? 1 : 0);
+  const std::vector<double> checksums = gather_values(*group, replica_checksum(*setup.model));
   std::vector<double> hidden;
   for (int r = 0; r < world; ++r) hidden.push_back(busy_ms[r] > 0 ? 1 - exposed_ms[r] / busy_ms[r] : 0);
   // Every rank reaches the same verdict from the same gathered figures.
@@ -242,7 +201,9 @@ int run(const Options& o, comm::ProcessGroup* group) {
 }  // namespace torus
 
 int main(int argc, char** argv) {
-  const torus::Options options = torus::parse(argc, argv);
+  const torus::bench::ConfigRunOptions options =
+      torus::bench::parse_config_run(argc, argv, 12,
+                                     "usage: mpirun -np N %s CONFIG [--warmup N] [--steps N] [key=value ...]\n");
   std::unique_ptr<torus::comm::ProcessGroup> group;
   try {
     torus::comm::ProcessGroupOptions group_options;

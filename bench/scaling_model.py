@@ -394,9 +394,10 @@ def size_text(nbytes):
 def markdown(records, fit):
     lines = ["### Scaling model", ""]
     cal = [r for r in records if r["name"].startswith("calibration_")]
+    oversubscribed = {r["ranks"] for r in records if r["name"] == "alpha_beta_fit" and r.get("oversubscribed")}
     for n, f in sorted((fit or {}).items()):
         lines.append(f"All-reduce fitted to the {n}-rank Torus measurements ({f['points']} sizes"
-                     f"{'; oversubscribed' if n > 2 and any(r.get('oversubscribed') for r in records if r['name'] == 'alpha_beta_fit' and r['ranks'] == n) else ''}): "
+                     f"{'; oversubscribed' if n in oversubscribed else ''}): "
                      f"hop latency {f['hop_s'] * 1e6:.1f} µs, bandwidth {f['bandwidth'] / 1e9:.2f} GB/s "
                      f"(worst fit error {100 * f['fit_max_rel_error']:.0f}%).")
     four = [r for r in records if r["name"] == "allreduce_4_ranks"]
@@ -412,16 +413,16 @@ def markdown(records, fit):
         for r in cal:
             miss = abs(r["error"]) > r["target"]
             err = f"{100 * r['error']:+.1f}%"
-            lines.append(f"| {r['name'].split('_')[1]} | {r['ranks']}{' (oversubscribed)' if r['oversubscribed'] else ''} | "
-                         f"{'yes' if r['overlap'] else 'no'} | {1e3 * r['compute_s']:.0f} | "
+            ranks = f"{r['ranks']}{' (oversubscribed)' if r['oversubscribed'] else ''}"
+            lines.append(f"| {r['name'].split('_')[1]} | {ranks} | {'yes' if r['overlap'] else 'no'} | "
+                         f"{1e3 * r['compute_s']:.0f} | "
                          f"{1e3 * r['predicted_step_s']:.0f} | {1e3 * r['measured_step_s']:.0f} | "
                          f"{'**' + err + '** (miss)' if miss else err} | ±{100 * r['target']:.0f}% |")
     hv = [r for r in records if r["name"] == "horovod"]
     if hv:
         lines += ["", "#### Against Horovod's published scaling (512 GPUs, 25 Gbit/s RoCE)", "",
-                  PUBLISHED["setup"] + "; per-hop and per-call latencies from NCCL's cost model (LL protocol), bandwidth "
-                  "the NIC's line rate. "
-                  "No input fitted to the efficiencies.", "",
+                  PUBLISHED["setup"] + "; per-hop and per-call latencies from NCCL's cost model (LL protocol), "
+                  "bandwidth the NIC's line rate. No input fitted to the efficiencies.", "",
                   "| network | parameters | images/s per GPU (source) | fusion buffers | compute ms | all-reduce ms | "
                   "predicted efficiency | without overlap | with NCCL Simple latencies | published | error (points) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]

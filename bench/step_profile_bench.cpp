@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "rank_values.h"
 #include "distributed/comm/world.h"
 #include "distributed/parallel/data_parallel.h"
 #include "distributed/train/trainer.h"
@@ -32,66 +33,24 @@
 namespace torus {
 namespace {
 
+using bench::gather_values;
+using bench::json_array;
 using bench::json_number;
 using bench::json_string;
 using bench::median_of;
 using bench::seconds_now;
-
-struct Options {
-  std::string config;
-  int warmup = 3;
-  int steps = 10;
-  std::vector<std::string> overrides;
-};
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if ((arg == "--warmup" || arg == "--steps") && i + 1 < argc) {
-      (arg == "--warmup" ? o.warmup : o.steps) = std::atoi(argv[++i]);
-    } else if (arg.find('=') != std::string_view::npos) {
-      o.overrides.emplace_back(arg);
-    } else if (o.config.empty() && !arg.starts_with("--")) {
-      o.config = arg;
-    } else {
-      o.config.clear();
-      break;
-    }
-  }
-  if (o.config.empty() || o.warmup < 1 || o.steps < 1) {
-    std::fprintf(stderr, "usage: %s CONFIG [--warmup N] [--steps N] [key=value ...]\n", argv[0]);
-    std::exit(2);
-  }
-  return o;
-}
 
 struct StepTimes {
   double forward = 0, backward = 0, optimizer = 0, step = 0;
   std::vector<double> ready;  // per parameter, seconds after backward started
 };
 
-// Every rank's value of `x`, on every rank.
-std::vector<double> gather(comm::ProcessGroup& group, double x) {
-  Tensor mine = Tensor::scalar(x, DType::f64).reshape({1});
-  Tensor all = Tensor::empty({group.size()}, DType::f64);
-  group.all_gather(mine, all)->wait();
-  const double* v = all.data<double>();
-  return {v, v + group.size()};
-}
-
 double slowest(comm::ProcessGroup& group, double x) {
-  const std::vector<double> all = gather(group, x);
+  const std::vector<double> all = gather_values(group, x);
   return *std::max_element(all.begin(), all.end());
 }
 
-std::string json_array(const std::vector<double>& values) {
-  std::string out = "[";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + json_number(values[i]);
-  return out + "]";
-}
-
-int run(const Options& o, comm::ProcessGroup& group) {
+int run(const bench::ConfigRunOptions& o, comm::ProcessGroup& group) {
   const config::ExperimentConfig config = config::load(o.config, o.overrides);
   // world 1: each rank holds the whole per-rank batch of a 1-rank run of this config.
   cli::RunSetup setup = cli::make_run_setup(config, /*for_training=*/true, 0, 1);
@@ -153,7 +112,7 @@ int run(const Options& o, comm::ProcessGroup& group) {
     ready_median.push_back(slowest(group, median_over_steps([i](const StepTimes& t) { return t.ready[i]; })));
   bool finite = true;
   for (double loss : losses) finite = finite && std::isfinite(loss);
-  const std::vector<double> all_finite = gather(group, finite ? 1 : 0);
+  const std::vector<double> all_finite = gather_values(group, finite ? 1 : 0);
   if (*std::min_element(all_finite.begin(), all_finite.end()) == 0) {
     if (group.rank() == 0) std::fprintf(stderr, "step_profile_bench: a loss is not finite\n");
     return 1;
@@ -198,7 +157,8 @@ int run(const Options& o, comm::ProcessGroup& group) {
 }  // namespace torus
 
 int main(int argc, char** argv) {
-  const torus::Options options = torus::parse(argc, argv);
+  const torus::bench::ConfigRunOptions options =
+      torus::bench::parse_config_run(argc, argv, 10, "usage: %s CONFIG [--warmup N] [--steps N] [key=value ...]\n");
   std::unique_ptr<torus::comm::ProcessGroup> group;
   try {
     group = torus::comm::make_process_group();

@@ -70,7 +70,8 @@ def train_targets(t, train, kernels):
 
 def comm_targets(t, comm):
     torus = [r for r in comm if r.get("impl") == "torus" and r.get("target")]
-    for lo, hi, goal, label in ((0, 64 << 10, 0.9, "≤ 64 KiB"), ((64 << 10) + 1, (16 << 20) - 1, 1.0, "64 KiB–16 MiB"),
+    for lo, hi, goal, label in ((0, 64 << 10, 0.9, "≤ 64 KiB"),
+                                ((64 << 10) + 1, (16 << 20) - 1, 1.0, "64 KiB–16 MiB"),
                                 (16 << 20, 1 << 40, 2.0, "≥ 16 MiB")):
         rows = [r for r in torus if lo <= r["bytes"] <= hi]
         worst = min(rows, key=lambda r: r["ratio"]) if rows else None
@@ -79,10 +80,14 @@ def comm_targets(t, comm):
               note=f"worst at {worst['bytes'] >> 10} KiB" if worst else "")
 
 
-def ddp_targets(t, ddp, scaling):
+def ddp_targets(t, ddp, scaling, kernels):
     torus = next((r for r in ddp if r["name"] == "torus" and r["ranks"] == 2), None)
     t.add("data parallel, 2 ranks × 1 thread", "W2 Torus / PyTorch DDP (gloo)", torus["ratio"] if torus else None,
           1.25, source="ddp.jsonl")
+    peak = gemm_peak(kernels, 2)
+    t.add("data parallel, 2 ranks × 1 thread", "W2 model FLOPs utilisation / measured GEMM peak (2 threads)",
+          torus["median"] * W2_FLOPS_PER_TOKEN / 1e9 / peak if torus and peak else None, 0.70, unit="share",
+          source="ddp.jsonl, kernels.jsonl")
     weak = next((r for r in ddp if r["name"] == "torus_weak_scaling"), None)
     t.add("data parallel, 2 ranks × 1 thread", "W2 weak-scaling efficiency 1 → 2 ranks (DDP suite)",
           weak["median"] if weak else None, 0.9, unit="share", source="ddp.jsonl")
@@ -227,7 +232,8 @@ def plots(results, train, comm, comm4, scaling, model, kernels):
                             label=f"{'MPI_Allreduce' if impl == 'mpi' else 'Torus all_reduce'}, {n} ranks")
         memcpy = [r["peer_median"] for r in kernels if r.get("peer") == "memcpy" and r.get("threads") == 1]
         if memcpy:
-            ax.axhline(statistics.median(memcpy), color="grey", lw=0.8, label="memcpy, 1 thread (ceiling)")
+            ax.axhline(statistics.median(memcpy), color="grey", lw=0.8,
+                       label="memcpy, 1 thread (GB/s read + written)")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("bytes per rank")
         ax.set_ylabel("busbw GB/s")
@@ -289,7 +295,7 @@ def main():
     t = Targets()
     train_targets(t, train, kernels)
     comm_targets(t, comm)
-    ddp_targets(t, ddp, scaling)
+    ddp_targets(t, ddp, scaling, kernels)
     checkpoint_targets(t, io, ckpt)
     model_targets(t, model)
     stamps = stamps_of(r)
