@@ -284,11 +284,12 @@ def ddp_tables(records):
 
 def cluster_scaling_table(scaling):
     out = ["\n### Scaling on a cluster, W2 GPT, batch 16 per rank (tokens/s)\n",
-           f"Weak-scaling efficiency against {scaling[0]['efficiency_baseline']}.\n",
+           f"Weak-scaling efficiency against {scaling[0]['efficiency_baseline']} (median; in brackets the "
+           "slowest and fastest run against that median).\n",
            "| nodes | ranks | tokens/s | efficiency | runs |", "|---|---|---|---|---|"]
     for r in sorted(scaling, key=lambda r: r["nodes"]):
         out.append(f"| {r['nodes']} | {r['ranks']} | {figure(r)} | {r['efficiency']:.2f} "
-                   f"({r['efficiency_min']:.2f}–{r['efficiency_max']:.2f}) | {r['reps']} |")
+                   f"({r['efficiency_runs_min']:.2f}–{r['efficiency_runs_max']:.2f}) | {r['reps']} |")
     return out
 
 

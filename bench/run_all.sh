@@ -23,9 +23,9 @@ usage="usage: bench/run_all.sh [--quick] [--build DIR] [--results DIR] [--only S
 while (($#)); do
   case $1 in
     --quick) quick=1; shift ;;
-    --build) build=$2; shift 2 ;;
-    --results) results=$2; shift 2 ;;
-    --only) only=$2; shift 2 ;;
+    --build) build=${2:?$usage}; shift 2 ;;
+    --results) results=${2:?$usage}; shift 2 ;;
+    --only) only=${2:?$usage}; shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done

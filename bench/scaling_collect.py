@@ -12,6 +12,7 @@ Standard library only.
 import argparse
 import glob
 import json
+import math
 import os
 import statistics
 import sys
@@ -20,8 +21,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_bench import read_torus_run  # noqa: E402
 
 
+EXPECTED_PARAMS = 3257856  # W2
+
+
 def record(args):
     r = read_torus_run(args.run_dir, args.warmup, args.steps)
+    # Validated before it counts: the workload is W2 and it trained.
+    if r["params"] != EXPECTED_PARAMS:
+        sys.exit(f"scaling_collect.py: {args.run_dir}: {r['params']} parameters, expected W2's {EXPECTED_PARAMS}")
+    if not all(math.isfinite(v) for v in r["losses"]):
+        sys.exit(f"scaling_collect.py: {args.run_dir}: a loss is not finite: {r['losses']}")
+    if abs(r["first_loss"] - math.log(256)) > 0.3:
+        sys.exit(f"scaling_collect.py: {args.run_dir}: first loss {r['first_loss']:.3f}, expected about ln 256")
     print(json.dumps({"suite": "scaling_cluster_run", "nodes": args.nodes, "ranks": args.ranks, "rep": args.rep,
                       "tokens_per_s": r["throughput"], "step_ms": r["step_ms"], "params": r["params"],
                       "first_loss": r["first_loss"], "last_loss": r["last_loss"]}))
@@ -46,9 +57,10 @@ def merge(args):
                     "cores": None, "oversubscribed": False, "reps": len(values),
                     "median": statistics.median(values), "min": min(values), "max": max(values),
                     "runs": [round(v, 1) for v in values],
+                    # Against the baseline's median: the runs of different node counts are not paired.
                     "efficiency": statistics.median(values) / (ranks * base_per_rank),
-                    "efficiency_min": min(values) / (ranks * base_per_rank),
-                    "efficiency_max": max(values) / (ranks * base_per_rank),
+                    "efficiency_runs_min": min(values) / (ranks * base_per_rank),
+                    "efficiency_runs_max": max(values) / (ranks * base_per_rank),
                     "efficiency_baseline": f"{base_nodes} node(s) x {base_ranks // base_nodes} ranks",
                     "config": f"W2 GPT, {nodes} node(s), {ranks} ranks, batch 16 per rank",
                     "warmup_steps": None, "timed_steps": None, "peer": None, "ratio": None})
@@ -60,6 +72,8 @@ def merge(args):
         p = dict(profiles[0], name="profile_weak_1", per_rank_batch=16, suite="step_profile")
         for key in ("forward_s", "backward_s", "optimizer_s", "step_s"):
             p[key] = statistics.median(q[key] for q in profiles)
+        p["parameters"] = [dict(param, ready_s=statistics.median(q["parameters"][i]["ready_s"] for q in profiles))
+                           for i, param in enumerate(profiles[0]["parameters"])]
         out.append(p)
     path = os.path.join(args.dir, "scaling.jsonl")
     with open(path, "w", encoding="utf-8") as f:

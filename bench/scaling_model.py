@@ -17,8 +17,9 @@ optimizer, which runs on 1/n of the state; stage 3 adds an all-gather before eac
 Three uses:
   calibrate   this machine: compute from step_profile_bench (one rank beside N-1 co-located
               ranks), the all-reduce's a and B fitted to the 2-rank measurements of
-              bench/run_comm_bench.sh, predictions of W2 at 1, 2 and 4 ranks against
-              bench/run_scaling_bench.sh's measurements, and of the 4-rank all-reduce
+              bench/run_comm_bench.sh (and, shown for reference, to the 4-rank ones),
+              predictions of W2 at 1, 2 and 4 ranks (communication from the 2-rank fit)
+              against bench/run_scaling_bench.sh's measurements, and of the 4-rank all-reduce
   horovod     the published check: Horovod on 128 servers x 4 Pascal GPUs over 25 Gbit/s
               RoCE, every input fixed from published facts (PUBLISHED below), none fitted
   predict     any cluster: --workload w2 (this machine's measured W2 step) or a network of
@@ -168,25 +169,35 @@ def fusion_buckets(grads, fusion_bytes, cycle):
 
 
 def step_time(compute, buckets, fabric, overlap, zero=0):
-    """Predicted step seconds and the pieces it is made of."""
+    """Predicted step seconds and the pieces it is made of. ZeRO as Torus runs it
+    (distributed/parallel/zero_sharding.h): stage 1 all-reduces the buckets, stage 2
+    reduce-scatters them, both all-gather the updated parameters after the optimizer; stage 3
+    gathers each unit's parameters for forward (overlapped by prefetching) and again in
+    backward, where the gather and the reduce-scatter share the channel, and keeps the
+    parameters sharded after the optimizer. Stages 1-3 run the optimizer on 1/n of the state."""
     n = fabric.ranks
     total_bytes = sum(b for _, b in buckets)
-    per_bucket = (lambda b: fabric.ring(b, 0.5)) if zero else fabric.allreduce
+    half = lambda b: fabric.ring(b, 0.5)  # noqa: E731 - reduce-scatter or all-gather
+    per_bucket = {0: fabric.allreduce, 1: fabric.allreduce, 2: half}.get(zero, lambda b: 2 * half(b))
     free = 0.0
-    comm = 0.0
+    in_backward = 0.0
     for ready, nbytes in buckets:
         t = per_bucket(nbytes)
         free = max(ready, free) + t
-        comm += t
-    backward = max(compute.backward, free) if overlap else compute.backward + comm
-    optimizer = compute.optimizer / n if zero else compute.optimizer
-    exposed = 0.0
-    if zero:
-        exposed += fabric.ring(total_bytes, 0.5)  # all-gather of the updated parameter shards
+        in_backward += t
+    forward = compute.forward
+    comm = in_backward
     if zero == 3:
-        exposed += fabric.ring(total_bytes, 0.5)  # gather the parameters before forward
-    step = compute.forward + backward + optimizer + exposed
-    return {"step_s": step, "comm_s": comm + exposed, "exposed_comm_s": step - compute.step if n > 1 else 0.0}
+        gather = half(total_bytes)
+        comm += gather
+        forward = max(forward, gather) if overlap else forward + gather
+    backward = max(compute.backward, free) if overlap else compute.backward + in_backward
+    optimizer = compute.optimizer / n if zero else compute.optimizer
+    after = half(total_bytes) if zero in (1, 2) else 0.0
+    comm += after
+    step = forward + backward + optimizer + after
+    own_compute = compute.forward + compute.backward + optimizer
+    return {"step_s": step, "comm_s": comm, "exposed_comm_s": step - own_compute}
 
 
 # ---------------------------------------------------------------- this machine
@@ -227,17 +238,21 @@ def fit_alpha_beta(comm_records, ranks):
 
 
 def calibrate(results_dir, cores, bucket_mb):
+    """Records of the calibration, and the fits by rank count; ([], None) with a note on stderr
+    when the measurements it needs are not in results_dir."""
     scaling = load_jsonl(os.path.join(results_dir, "scaling.jsonl"))
     comm = load_jsonl(os.path.join(results_dir, "comm.jsonl")) + load_jsonl(os.path.join(results_dir, "comm_np4.jsonl"))
-    if not scaling:
-        sys.exit(f"scaling_model.py: no {results_dir}/scaling.jsonl (run bench/run_scaling_bench.sh)")
     fit = fit_alpha_beta(comm, 2)
-    if not fit:
-        sys.exit(f"scaling_model.py: no 2-rank Torus all-reduce figures in {results_dir}/comm.jsonl "
-                 "(run bench/run_comm_bench.sh)")
-    # Each rank count's all-reduce is fitted to its own measurements where there are some
-    # (4 ranks on fewer cores share them: the ring formula knows nothing of time-sharing);
-    # the 2-rank fit's prediction of the 4-rank all-reduce is shown as the formula's test.
+    if not scaling or not fit:
+        log(f"scaling_model.py: no calibration: {results_dir} lacks "
+            + ("scaling.jsonl (bench/run_scaling_bench.sh)" if not scaling else
+               "2-rank Torus all-reduce figures in comm.jsonl (bench/run_comm_bench.sh)"))
+        return [], None
+    if cores is None:  # the machine the measurements were taken on
+        cores = next((r["cores"] for r in scaling if r.get("cores")), os.cpu_count() or 1)
+    # The step predictions take communication from the 2-rank fit at every rank count; the
+    # 4-rank fit (ranks on fewer cores share them, which the ring formula does not model) and
+    # the 2-rank fit's prediction of the 4-rank all-reduce are reported beside it.
     fits = {2: fit}
     out = []
     for n in (2, 4):
@@ -258,28 +273,27 @@ def calibrate(results_dir, cores, bucket_mb):
                         "error": pred / meas - 1})
     profiles = {r["name"]: r for r in scaling if r.get("suite") == "step_profile"}
     measured = {(r["name"], r["ranks"]): r for r in scaling if r.get("suite") == "scaling"}
-    for kind, batch_of in (("weak", lambda n: 16), ("strong", lambda n: 32 // n)):
-        for n in (1, 2, 4):
-            key = f"profile_{kind}_{n}" if not (kind == "strong" and n == 2) else "profile_weak_2"
-            m = measured.get((f"torus_{kind}", n))
-            if key not in profiles or not m:
-                continue
-            compute = compute_from_profile(profiles[key])
-            f = fits.get(n, fit)
-            fabric = Fabric(1, n, f["bandwidth"], f["hop_s"])
-            # CPU ranks: communication overlaps backward only with a spare core per rank.
-            overlap = n * 2 <= cores
-            buckets = static_buckets(compute.grads, bucket_mb * (1 << 20))
-            pred = step_time(compute, buckets, fabric, overlap)
-            meas_step = n * compute.items / m["median"]  # global tokens per step / global tokens/s
-            out.append({"suite": "scaling_model", "name": f"calibration_{kind}", "ranks": n,
-                        "per_rank_batch": batch_of(n), "oversubscribed": n > cores, "overlap": overlap,
-                        "buckets": len(buckets), "allreduce_fit_ranks": n if n in fits else 2,
-                        "compute_s": compute.step, "predicted_step_s": pred["step_s"],
-                        "predicted_comm_s": pred["comm_s"], "measured_step_s": meas_step,
-                        "predicted_tokens_per_s": n * compute.items / pred["step_s"],
-                        "measured_tokens_per_s": m["median"], "error": pred["step_s"] / meas_step - 1,
-                        "target": TARGET_STEP_ERROR})
+    # Strong scaling at 2 ranks (global 32) is the weak run's configuration: not counted twice.
+    for kind, n, batch in (("weak", 1, 16), ("weak", 2, 16), ("weak", 4, 16), ("strong", 1, 32), ("strong", 4, 8)):
+        key, m = f"profile_{kind}_{n}", measured.get((f"torus_{kind}", n))
+        if key not in profiles or not m:
+            continue
+        compute = compute_from_profile(profiles[key])
+        fabric = Fabric(1, n, fit["bandwidth"], fit["hop_s"])
+        overlap = n * 2 <= cores  # CPU ranks: communication overlaps backward only with a spare core per rank
+        buckets = static_buckets(compute.grads, bucket_mb * (1 << 20))
+        pred = step_time(compute, buckets, fabric, overlap)
+        meas_step = n * compute.items / m["median"]  # global tokens per step / global tokens/s
+        rec = {"suite": "scaling_model", "name": f"calibration_{kind}", "ranks": n, "per_rank_batch": batch,
+               "oversubscribed": n > cores, "overlap": overlap, "buckets": len(buckets),
+               "compute_s": compute.step, "predicted_step_s": pred["step_s"], "predicted_comm_s": pred["comm_s"],
+               "measured_step_s": meas_step, "predicted_tokens_per_s": n * compute.items / pred["step_s"],
+               "measured_tokens_per_s": m["median"], "error": pred["step_s"] / meas_step - 1,
+               "target": TARGET_STEP_ERROR}
+        if "dp_bucket_bytes" in profiles[key]:
+            ours, theirs = sorted(b for _, b in buckets), sorted(profiles[key]["dp_bucket_bytes"])
+            rec["buckets_match_data_parallel"] = ours == theirs
+        out.append(rec)
     return out, fits
 
 
@@ -357,6 +371,9 @@ def horovod():
 def predict(workload, nodes_list, per_node, gbps, latency_us, algorithm, zero, bucket_mb, throughput=None,
             batch=None, results_dir=RESULTS, intra_gbytes=None):
     if workload == "w2":
+        if throughput or batch:
+            sys.exit("scaling_model.py: --throughput and --batch are for published networks; "
+                     "--workload w2 takes its step from the measured profile")
         scaling = load_jsonl(os.path.join(results_dir, "scaling.jsonl"))
         prof = [r for r in scaling if r.get("name") == "profile_weak_1"]
         if not prof:
@@ -408,6 +425,8 @@ def markdown(records, fit):
                      + ", ".join(f"{size_text(r['bytes'])} {100 * r['error']:+.0f}%" for r in four) + ".")
     if cal:
         lines += ["", "#### W2 on this machine: predicted vs measured step", "",
+                  "Compute from the co-located step profile of each row, communication from the 2-rank fit at "
+                  "every rank count (strong scaling at 2 ranks is the weak 2-rank run, listed once).", "",
                   "| kind | ranks | comm. overlaps backward | compute (profiled) ms | predicted ms | measured ms | "
                   "error | target |", "|---|---|---|---|---|---|---|---|"]
         for r in cal:
@@ -451,7 +470,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["all", "calibrate", "horovod", "predict"])
     ap.add_argument("--results", default=RESULTS, help="where the measured JSON lines are and the outputs go")
-    ap.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--cores", type=int, default=None,
+                    help="cores of the machine measured (default: as scaling.jsonl records it)")
     ap.add_argument("--bucket-mb", type=float, default=4.0, help="DataParallel bucket size (distributed.bucket_mb)")
     ap.add_argument("--workload", default="w2")
     ap.add_argument("--throughput", type=float, help="items/s of one device (published networks)")
@@ -465,21 +485,29 @@ def main():
     ap.add_argument("--algorithm", choices=["ring", "tree", "auto"], default="auto")
     ap.add_argument("--zero", type=int, choices=[0, 1, 2, 3], default=0)
     args = ap.parse_args()
-    nodes = [int(x) for x in args.nodes.split(",")]
+    try:
+        nodes = [int(x) for x in args.nodes.split(",")]
+    except ValueError:
+        sys.exit(f"scaling_model.py: --nodes takes node counts separated by commas, got '{args.nodes}'")
     records, fit = [], None
     if args.command in ("all", "calibrate"):
         cal, fit = calibrate(args.results, args.cores, args.bucket_mb)
+        if args.command == "calibrate" and not cal:
+            sys.exit(1)
         records += cal
     if args.command in ("all", "horovod"):
         records += horovod()
     if args.command == "predict":
         records += predict(args.workload, nodes, args.per_node, args.gbps, args.latency_us, args.algorithm,
                            args.zero, args.bucket_mb, args.throughput, args.batch, args.results, args.intra_gbytes)
-    if args.command == "all":
+    has_w2_profile = any(r.get("name") == "profile_weak_1"
+                         for r in load_jsonl(os.path.join(args.results, "scaling.jsonl")))
+    if args.command == "all" and has_w2_profile:
         for gbps in (25, 100, 400):
             for zero in (0, 3):
                 records += predict("w2", [1, 8, 64], 1, gbps, NCCL_LATENCY_US["LL"]["net_hop"], "auto", zero,
                                    args.bucket_mb, results_dir=args.results)
+    if args.command == "all":
         with open(os.path.join(args.results, "scaling_model.jsonl"), "w", encoding="utf-8") as f:
             for r in records:
                 f.write(json.dumps(r) + "\n")

@@ -8,7 +8,8 @@
 //   step_profile_bench CONFIG [--warmup N] [--steps N] [key=value config overrides...]
 //   mpirun -np N step_profile_bench CONFIG ...   (ranks start the timed steps together)
 //
-// Rank 0 prints one JSON line: medians over the timed steps and the slowest rank, each
+// Rank 0 prints one JSON line: the slowest rank's medians over the timed steps (all of its
+// figures, so forward + backward + optimizer is one rank's step), each
 // parameter's registration index, name, element count and gradient-ready time, and the
 // gradient buckets DataParallel makes of them (distributed.bucket_mb), so the model's
 // bucketing can be checked against the real one.
@@ -44,11 +45,6 @@ struct StepTimes {
   double forward = 0, backward = 0, optimizer = 0, step = 0;
   std::vector<double> ready;  // per parameter, seconds after backward started
 };
-
-double slowest(comm::ProcessGroup& group, double x) {
-  const std::vector<double> all = gather_values(group, x);
-  return *std::max_element(all.begin(), all.end());
-}
 
 int run(const bench::ConfigRunOptions& o, comm::ProcessGroup& group) {
   const config::ExperimentConfig config = config::load(o.config, o.overrides);
@@ -103,13 +99,17 @@ int run(const bench::ConfigRunOptions& o, comm::ProcessGroup& group) {
     for (const StepTimes& t : timed) v.push_back(field(t));
     return median_of(v);
   };
-  const double forward = slowest(group, median_over_steps([](const StepTimes& t) { return t.forward; }));
-  const double backward = slowest(group, median_over_steps([](const StepTimes& t) { return t.backward; }));
-  const double optimizer = slowest(group, median_over_steps([](const StepTimes& t) { return t.optimizer; }));
-  const double step_s = slowest(group, median_over_steps([](const StepTimes& t) { return t.step; }));
+  // The rank with the longest median step, and its figures.
+  const std::vector<double> steps = gather_values(group, median_over_steps([](const StepTimes& t) { return t.step; }));
+  const auto slowest_rank = static_cast<size_t>(std::max_element(steps.begin(), steps.end()) - steps.begin());
+  auto of_slowest = [&](double mine) { return gather_values(group, mine)[slowest_rank]; };
+  const double forward = of_slowest(median_over_steps([](const StepTimes& t) { return t.forward; }));
+  const double backward = of_slowest(median_over_steps([](const StepTimes& t) { return t.backward; }));
+  const double optimizer = of_slowest(median_over_steps([](const StepTimes& t) { return t.optimizer; }));
+  const double step_s = steps[slowest_rank];
   std::vector<double> ready_median;
   for (size_t i = 0; i < parameters.size(); ++i)
-    ready_median.push_back(slowest(group, median_over_steps([i](const StepTimes& t) { return t.ready[i]; })));
+    ready_median.push_back(of_slowest(median_over_steps([i](const StepTimes& t) { return t.ready[i]; })));
   bool finite = true;
   for (double loss : losses) finite = finite && std::isfinite(loss);
   const std::vector<double> all_finite = gather_values(group, finite ? 1 : 0);

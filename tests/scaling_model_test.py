@@ -2,8 +2,8 @@
 """Tests of the benchmark suite's arithmetic: the scaling model (bench/scaling_model.py), the
 target summary (bench/summary.py) and the cluster records' merge (bench/scaling_collect.py).
 
-usage: scaling_model_test.py [STEP_PROFILE_BENCH]   (with it, the model's gradient buckets are
-       checked against the ones DataParallel makes for W2, from step_profile_bench's output)
+usage: scaling_model_test.py   (with TORUS_STEP_PROFILE_BENCH naming step_profile_bench, the
+       model's gradient buckets are also checked against the ones DataParallel makes for W2)
 """
 import json
 import math
@@ -17,9 +17,6 @@ SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(SOURCE, "bench"))
 import scaling_model as m  # noqa: E402
 import summary  # noqa: E402
-
-PROFILER = None
-
 
 def write_jsonl(folder, name, records):
     with open(os.path.join(folder, f"{name}.jsonl"), "w", encoding="utf-8") as f:
@@ -84,13 +81,21 @@ class StepSchedule(unittest.TestCase):
 
     def test_zero_shards_the_optimizer_and_gathers_parameters(self):
         compute = m.Compute(forward=1.0, backward=2.0, optimizer=0.4)
-        fabric = m.Fabric(1, 2, intra_bw=1.0, intra_hop=0.0)
+        fabric = m.Fabric(1, 2, intra_bw=1.0, intra_hop=0.0)  # all-reduce of b bytes: b s; a half of it: b/2 s
         buckets = [(0.0, 1)]
-        zero1 = m.step_time(compute, buckets, fabric, overlap=True, zero=1)["step_s"]
-        zero3 = m.step_time(compute, buckets, fabric, overlap=True, zero=3)["step_s"]
-        # Reduce-scatter hidden in backward, optimizer on half, all-gather 0.5 s after it.
-        self.assertAlmostEqual(zero1, 1.0 + 2.0 + 0.2 + 0.5)
-        self.assertAlmostEqual(zero3, zero1 + 0.5)
+        stage = {z: m.step_time(compute, buckets, fabric, overlap=True, zero=z) for z in range(4)}
+        self.assertAlmostEqual(stage[0]["step_s"], 1.0 + 2.0 + 0.4)
+        # 1: all-reduce hidden in backward, optimizer on half, the parameters' all-gather after it.
+        self.assertAlmostEqual(stage[1]["step_s"], 1.0 + 2.0 + 0.2 + 0.5)
+        self.assertAlmostEqual(stage[2]["step_s"], stage[1]["step_s"])  # reduce-scatter instead, also hidden
+        # 3: the forward gather (0.5 s) hides behind forward, the backward gather + reduce-scatter
+        # (1 s) behind backward, nothing after the optimizer.
+        self.assertAlmostEqual(stage[3]["step_s"], 1.0 + 2.0 + 0.2)
+        for z in range(4):
+            self.assertGreaterEqual(stage[z]["exposed_comm_s"], 0)
+        self.assertAlmostEqual(stage[1]["exposed_comm_s"], 0.5)
+        serial = m.step_time(compute, buckets, fabric, overlap=False, zero=3)
+        self.assertAlmostEqual(serial["step_s"], 1.5 + 2.0 + 1.0 + 0.2)
 
     def test_network_compute_spreads_backward_by_flops_from_the_last_layer(self):
         net = {"layers": [{"params": 10, "forward_flops": 1}, {"params": 20, "forward_flops": 3}]}
@@ -114,7 +119,11 @@ class PublishedCheck(unittest.TestCase):
         self.assertEqual({r["network"] for r in records}, set(m.PUBLISHED["efficiency"]))
         for r in records:
             self.assertEqual(r["gpus"], 512)
-            self.assertAlmostEqual(r["error_points"], 100 * (r["predicted_efficiency"] - r["published_efficiency"]))
+            # Efficiency is one GPU's compute time over the predicted step, against the publication.
+            self.assertAlmostEqual(r["compute_s"], m.PUBLISHED["batch"] / r["per_gpu_images_per_s"])
+            self.assertAlmostEqual(r["error_points"], 100 * (r["compute_s"] / r["predicted_step_s"]
+                                                              - m.PUBLISHED["efficiency"][r["network"]]))
+            self.assertGreaterEqual(r["predicted_step_s"], r["compute_s"])
             self.assertLessEqual(r["predicted_efficiency_without_overlap"], r["predicted_efficiency"])
             self.assertGreater(r["predicted_efficiency"], 0)
             self.assertLessEqual(r["predicted_efficiency"], 1.0 + 1e-9)
@@ -136,6 +145,33 @@ class AgainstDataParallel(unittest.TestCase):
         buckets = m.static_buckets(compute.grads, profile["bucket_mb"] * (1 << 20))
         self.assertEqual(sorted(b for _, b in buckets), sorted(profile["dp_bucket_bytes"]))
         self.assertTrue(all(0 <= t <= profile["backward_s"] * 1.01 for t, _ in compute.grads))
+
+
+class Calibration(unittest.TestCase):
+    def test_predictions_add_the_fitted_all_reduce_to_the_profiled_compute(self):
+        truth = m.Fabric(1, 2, 2e9, 5e-6)
+        params = [{"index": i, "name": f"p{i}", "numel": 1 << 18, "bytes": 1 << 20, "ready_s": 0.1 * (4 - i)}
+                  for i in range(4)]
+        profile = {"suite": "step_profile", "forward_s": 0.2, "backward_s": 0.4, "optimizer_s": 0.05,
+                   "step_s": 0.65, "items_per_step": 1000, "parameters": params}
+        with tempfile.TemporaryDirectory() as d:
+            write_jsonl(d, "comm", [{"impl": "torus", "ranks": 2, "bytes": b, "us_median": truth.ring(b) * 1e6}
+                                    for b in (4096, 1 << 20, 16 << 20)])
+            write_jsonl(d, "scaling", [
+                {"suite": "scaling", "name": "torus_weak", "ranks": 1, "median": 1000 / 0.7, "cores": 2},
+                {"suite": "scaling", "name": "torus_weak", "ranks": 2, "median": 2000 / 0.7, "cores": 2},
+                dict(profile, name="profile_weak_1"), dict(profile, name="profile_weak_2")])
+            records, fits = m.calibrate(d, None, bucket_mb=2)
+        with tempfile.TemporaryDirectory() as empty:
+            self.assertEqual(m.calibrate(empty, None, 2), ([], None))  # nothing measured there
+        self.assertAlmostEqual(fits[2]["bandwidth"] / 2e9, 1.0, places=6)
+        by = {r["ranks"]: r for r in records if r["name"] == "calibration_weak"}
+        self.assertAlmostEqual(by[1]["predicted_step_s"], 0.65)  # one rank: no communication
+        self.assertTrue(by[1]["overlap"])
+        # Two ranks on two cores: no spare core, so the 2 buckets of 2 MiB add to backward.
+        self.assertFalse(by[2]["overlap"])
+        self.assertAlmostEqual(by[2]["predicted_step_s"], 0.65 + 2 * truth.ring(2 << 20))
+        self.assertAlmostEqual(by[2]["error"], by[2]["predicted_step_s"] / 0.7 - 1)
 
 
 class Summary(unittest.TestCase):
