@@ -5,10 +5,12 @@
 // The max carries (value, index) pairs combined by `better`, which is associative and
 // commutative and picks the CPU's answer (first NaN, else first max) whatever the order.
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_config.h"
 #include "kernels/cuda/reduce_dim.h"
+#include "kernels/cuda/row_group.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 
 namespace torus::cuda {
@@ -55,40 +57,35 @@ __device__ __forceinline__ ArgMax block_argmax(ArgMax v, ArgMax* scratch) {
   return v;
 }
 
-// (O, S) rows, a warp (kWarp) or a block per row; kMean scales the sum by `scale` (1 / S).
-template <bool kWarp, bool kMean>
+// (O, S) rows, a warp (WarpRows) or a block (BlockRows) per row, as softmax and LayerNorm
+// split them (row_group.cuh). The sum is scaled by `scale`: 1 for sum (exact), 1 / S for mean.
+template <typename Rows>
 __global__ void reduce_dim_sum_rows_kernel(const float* __restrict__ in, float* __restrict__ out, int64_t rows,
                                            int64_t cols, float scale) {
   __shared__ float scratch[kWarpSize];
-  const int width = kWarp ? kWarpSize : blockDim.x;
-  const int lane = kWarp ? threadIdx.x % kWarpSize : threadIdx.x;
-  const int64_t first = kWarp ? int64_t{blockIdx.x} * (blockDim.x / kWarpSize) + threadIdx.x / kWarpSize
-                              : int64_t{blockIdx.x};
-  const int64_t step = kWarp ? int64_t{gridDim.x} * (blockDim.x / kWarpSize) : int64_t{gridDim.x};
-  for (int64_t row = first; row < rows; row += step) {
+  Rows group;
+  if constexpr (std::is_same_v<Rows, BlockRows>) group.scratch = scratch;
+  for (int64_t row = group.first_row(); row < rows; row += group.row_stride()) {
     const float* x = in + row * cols;
     float sum = 0.0f;
-    for (int64_t c = lane; c < cols; c += width) sum += x[c];
-    sum = kWarp ? warp_sum(sum) : block_sum(sum, scratch);
-    if (lane == 0) out[row] = kMean ? sum * scale : sum;
+    for (int64_t c = group.lane(); c < cols; c += group.width()) sum += x[c];
+    sum = group.sum(sum);
+    if (group.lane() == 0) out[row] = sum * scale;
   }
 }
 
-template <bool kWarp>
+template <typename Rows>
 __global__ void reduce_dim_max_rows_kernel(const float* __restrict__ in, float* __restrict__ out,
                                            int64_t* __restrict__ indices, int64_t rows, int64_t cols) {
   __shared__ ArgMax scratch[kWarpSize];
-  const int width = kWarp ? kWarpSize : blockDim.x;
-  const int lane = kWarp ? threadIdx.x % kWarpSize : threadIdx.x;
-  const int64_t first = kWarp ? int64_t{blockIdx.x} * (blockDim.x / kWarpSize) + threadIdx.x / kWarpSize
-                              : int64_t{blockIdx.x};
-  const int64_t step = kWarp ? int64_t{gridDim.x} * (blockDim.x / kWarpSize) : int64_t{gridDim.x};
-  for (int64_t row = first; row < rows; row += step) {
+  constexpr bool kWarp = std::is_same_v<Rows, WarpRows>;
+  const Rows group{};
+  for (int64_t row = group.first_row(); row < rows; row += group.row_stride()) {
     const float* x = in + row * cols;
     ArgMax best{-INFINITY, INT64_MAX};
-    for (int64_t c = lane; c < cols; c += width) best = better(best, ArgMax{x[c], c});
+    for (int64_t c = group.lane(); c < cols; c += group.width()) best = better(best, ArgMax{x[c], c});
     best = kWarp ? warp_argmax(best) : block_argmax(best, scratch);
-    if (lane == 0) {
+    if (group.lane() == 0) {
       out[row] = best.value;
       indices[row] = best.index;
     }
@@ -188,26 +185,20 @@ void reduce_dim_forward(const float* in, float* out, int64_t* indices, int64_t o
   const RowLaunchConfig config = row_config(outer, size);
   if (op == ReduceDimOp::max) {
     if (config.warp_per_row) {
-      reduce_dim_max_rows_kernel<true><<<config.grid, config.block, 0, stream>>>(in, out, indices, outer, size);
+      reduce_dim_max_rows_kernel<WarpRows><<<config.grid, config.block, 0, stream>>>(in, out, indices, outer, size);
     } else {
-      reduce_dim_max_rows_kernel<false><<<config.grid, config.block, 0, stream>>>(in, out, indices, outer, size);
+      reduce_dim_max_rows_kernel<BlockRows><<<config.grid, config.block, 0, stream>>>(in, out, indices, outer, size);
     }
     TORUS_CUDA_CHECK_LAUNCH("reduce_dim_max_rows_kernel");
-  } else if (op == ReduceDimOp::mean) {
-    if (config.warp_per_row) {
-      reduce_dim_sum_rows_kernel<true, true><<<config.grid, config.block, 0, stream>>>(in, out, outer, size, scale);
-    } else {
-      reduce_dim_sum_rows_kernel<false, true><<<config.grid, config.block, 0, stream>>>(in, out, outer, size, scale);
-    }
-    TORUS_CUDA_CHECK_LAUNCH("reduce_dim_sum_rows_kernel");
-  } else {
-    if (config.warp_per_row) {
-      reduce_dim_sum_rows_kernel<true, false><<<config.grid, config.block, 0, stream>>>(in, out, outer, size, scale);
-    } else {
-      reduce_dim_sum_rows_kernel<false, false><<<config.grid, config.block, 0, stream>>>(in, out, outer, size, scale);
-    }
-    TORUS_CUDA_CHECK_LAUNCH("reduce_dim_sum_rows_kernel");
+    return;
   }
+  const float row_scale = op == ReduceDimOp::mean ? scale : 1.0f;
+  if (config.warp_per_row) {
+    reduce_dim_sum_rows_kernel<WarpRows><<<config.grid, config.block, 0, stream>>>(in, out, outer, size, row_scale);
+  } else {
+    reduce_dim_sum_rows_kernel<BlockRows><<<config.grid, config.block, 0, stream>>>(in, out, outer, size, row_scale);
+  }
+  TORUS_CUDA_CHECK_LAUNCH("reduce_dim_sum_rows_kernel");
 }
 
 void reduce_dim_backward(const float* grad_out, const int64_t* indices, float* grad_in, int64_t outer,
