@@ -274,10 +274,11 @@ def calibrate(results_dir, cores, bucket_mb):
     profiles = {r["name"]: r for r in scaling if r.get("suite") == "step_profile"}
     measured = {(r["name"], r["ranks"]): r for r in scaling if r.get("suite") == "scaling"}
     # Strong scaling at 2 ranks (global 32) is the weak run's configuration: not counted twice.
-    for kind, n, batch in (("weak", 1, 16), ("weak", 2, 16), ("weak", 4, 16), ("strong", 1, 32), ("strong", 4, 8)):
+    for kind, n in (("weak", 1), ("weak", 2), ("weak", 4), ("strong", 1), ("strong", 4)):
         key, m = f"profile_{kind}_{n}", measured.get((f"torus_{kind}", n))
         if key not in profiles or not m:
             continue
+        batch = profiles[key].get("per_rank_batch")
         compute = compute_from_profile(profiles[key])
         fabric = Fabric(1, n, fit["bandwidth"], fit["hop_s"])
         overlap = n * 2 <= cores  # CPU ranks: communication overlaps backward only with a spare core per rank
