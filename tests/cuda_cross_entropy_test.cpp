@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "cuda_test_support.h"
-#include "cuda_typed_buffer.h"
 #include "kernels/cuda/cross_entropy.h"
 
 namespace torus::cuda {

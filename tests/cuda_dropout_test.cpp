@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "cuda_test_support.h"
-#include "cuda_typed_buffer.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/philox.h"
 

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "cuda_test_support.h"
-#include "cuda_typed_buffer.h"
 #include "kernels/cuda/embedding.h"
 
 namespace torus::cuda {

@@ -42,25 +42,28 @@ class CudaTest : public ::testing::Test {
   cudaStream_t stream_ = nullptr;
 };
 
-// n floats on the device; `offset` elements past a 256-byte boundary, to test unaligned paths.
-class DeviceBuffer {
+// n elements of T on the device (floats, i64 indices, u8 masks, status words); `offset`
+// elements past a 256-byte boundary, to test unaligned paths.
+template <class T>
+class DeviceArray {
  public:
-  explicit DeviceBuffer(size_t n, size_t offset = 0) : n_(n), offset_(offset) {
-    TORUS_CUDA(cudaMalloc(&base_, (n + offset) * sizeof(float) + 1));
+  explicit DeviceArray(size_t n, size_t offset = 0) : n_(n), offset_(offset) {
+    TORUS_CUDA(cudaMalloc(&base_, (n + offset) * sizeof(T) + 1));
   }
-  explicit DeviceBuffer(const std::vector<float>& values, size_t offset = 0) : DeviceBuffer(values.size(), offset) {
+  explicit DeviceArray(const std::vector<T>& values, size_t offset = 0) : DeviceArray(values.size(), offset) {
     upload(values);
   }
-  ~DeviceBuffer() { (void)cudaFree(base_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* get() { return static_cast<float*>(base_) + offset_; }
-  void upload(const std::vector<float>& values) {
-    TORUS_CUDA(cudaMemcpy(get(), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice));
+  ~DeviceArray() { (void)cudaFree(base_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return static_cast<T*>(base_) + offset_; }
+  void upload(const std::vector<T>& values) {
+    if (values.empty()) return;
+    TORUS_CUDA(cudaMemcpy(get(), values.data(), values.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
-  std::vector<float> download() {
-    std::vector<float> values(n_);
-    TORUS_CUDA(cudaMemcpy(values.data(), get(), n_ * sizeof(float), cudaMemcpyDeviceToHost));
+  std::vector<T> download() const {
+    std::vector<T> values(n_);
+    if (n_ > 0) TORUS_CUDA(cudaMemcpy(values.data(), get(), n_ * sizeof(T), cudaMemcpyDeviceToHost));
     return values;
   }
 
@@ -69,6 +72,8 @@ class DeviceBuffer {
   size_t n_;
   size_t offset_;
 };
+
+using DeviceBuffer = DeviceArray<float>;
 
 inline std::vector<float> random_vector(size_t n, uint32_t seed, float low = -2.0f, float high = 2.0f) {
   std::mt19937 rng(seed);
