@@ -3,7 +3,6 @@
 #include "launcher/train_command.h"
 
 #include <chrono>
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -25,29 +24,16 @@
 #include "kernels/cpu/parallel.h"
 #include "launcher/config_command.h"
 #include "launcher/config_yaml.h"
+#include "launcher/stop_signals.h"
 #include "launcher/train_checkpoint.h"
 #include "launcher/train_setup.h"
 
 namespace torus::cli {
 namespace {
 
-// The signal that asked the run to stop (SIGTERM, SIGUSR1), 0 while none has.
-volatile std::sig_atomic_t stop_signal = 0;
-
-void on_stop_signal(int signal) { stop_signal = signal; }
-
-void install_stop_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  for (int signal : {SIGTERM, SIGUSR1})
-    if (::sigaction(signal, &action, nullptr) != 0)
-      throw IOError(fmt::format("sigaction({}) failed: {}", signal, std::strerror(errno)));
-}
-
 // True on every rank once any rank has been signalled (one all-reduce of a flag).
-bool stop_requested_anywhere(comm::ProcessGroup& group) {
-  Tensor flag = Tensor::scalar(stop_signal != 0 ? 1.0 : 0.0, DType::f64);
+bool stop_requested_anywhere(comm::ProcessGroup& group, const StopSignals& signals) {
+  Tensor flag = Tensor::scalar(signals.received() != 0 ? 1.0 : 0.0, DType::f64);
   if (group.size() > 1) group.all_reduce(flag, comm::ReduceOp::sum)->wait();
   return flag.item() > 0;
 }
@@ -128,7 +114,7 @@ std::string memory_report(const Layer& model, const optim::Optimizer& optimizer,
                      host.allocated_bytes / kMiB, host.peak_allocated_bytes / kMiB);
 }
 
-void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group) {
+void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group, const StopSignals& signals) {
   const int rank = group.rank(), world = group.size();
   RunSetup setup = make_run_setup(config, /*for_training=*/true, rank, world);
   const std::filesystem::path checkpoints = checkpoints_dir(config, setup.run_dir);
@@ -193,15 +179,14 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   });
   if (resumed) trainer.resume_from(resumed->state.step, resumed->state.position);
-  install_stop_handlers();
-  trainer.set_stop_check([&group] { return stop_requested_anywhere(group); });
+  trainer.set_stop_check([&group, &signals] { return stop_requested_anywhere(group, signals); });
   const train::TrainSummary summary = trainer.run();
   run->log(memory_report(*setup.model, *setup.optimizer, parallelism));
   if (summary.stopped_at > 0) {
     const std::string line = fmt::format(
         "stopped by {} after step {}: its checkpoint is committed; exiting with status {} so the job is requeued "
         "(resume=auto continues it)",
-        stop_signal != 0 ? strsignal(stop_signal) : "a signal to another rank", summary.stopped_at, kRequeueExitStatus);
+        signals.received() != 0 ? strsignal(signals.received()) : "a signal to another rank", summary.stopped_at, kRequeueExitStatus);
     run->log(line);
     if (rank == 0) fmt::print("{}\n", line);
     throw StoppedForRequeue{};
@@ -211,12 +196,13 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
 void train(const ConfigArguments& arguments) {
   const auto config = load_or_print(arguments);
   if (!config) return;
+  const StopSignals signals;  // before MPI and OpenMP start their threads
   comm::ProcessGroupOptions options;
   options.timeout_seconds = config->distributed().timeout_s();
   options.trace_capacity = static_cast<size_t>(config->distributed().trace_depth());
   const std::unique_ptr<comm::ProcessGroup> group = comm::make_process_group(options);
   try {
-    train_in_world(*config, *group);
+    train_in_world(*config, *group, signals);
   } catch (const std::exception& e) {
     // One rank's error ends every rank, so none waits forever in a collective.
     if (group->size() > 1) group->abort_job(e.what());

@@ -93,7 +93,10 @@ ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, size_t single
   // One allocation, on local rank 0: barrier words, a line per rank for a published address,
   // a slot per rank, and the result area (accumulators are up to twice the element size:
   // bf16 sums in f32).
-  const size_t bytes = kLine * (1 + static_cast<size_t>(node_size_)) +
+  // One line more than the layout: MPI's shared window need not start on a line (Open MPI's
+  // starts 264 bytes into a page), so the layout starts at the first line boundary in it.
+  // The segment is page-aligned in every process, so that boundary is the same offset.
+  const size_t bytes = kLine * (2 + static_cast<size_t>(node_size_)) +
                        static_cast<size_t>(node_size_) * chunk_bytes_ + 2 * chunk_bytes_;
   void* mine = nullptr;
   TORUS_MPI(MPI_Win_allocate_shared(node_rank_ == 0 ? static_cast<MPI_Aint>(bytes) : 0, 1,
@@ -104,7 +107,8 @@ ShmCollectives::ShmCollectives(MPI_Comm world, size_t chunk_bytes, size_t single
   TORUS_MPI(MPI_Win_shared_query(window_, 0, &size, &unit, &base));
   TORUS_CHECK(static_cast<size_t>(size) >= bytes, "shared-memory all-reduce: the window has {} bytes, not {}",
               size, bytes);
-  base_ = static_cast<char*>(base);
+  const auto address = reinterpret_cast<uintptr_t>(base);
+  base_ = static_cast<char*>(base) + (round_up(address, kLine) - address);
   // Passive target for the whole life of the window: loads and stores, our own atomics.
   TORUS_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_));
   auto* words = reinterpret_cast<NodeBarrier::Words*>(base_);
