@@ -33,7 +33,7 @@ gtest_discover_tests(philox_test TEST_PREFIX philox_test. DISCOVERY_TIMEOUT 60 P
 # column-major mapping, conv/pool output shapes, algorithm filtering) runs here without a
 # GPU; the cuBLAS and cuDNN comparisons carry the label gpu and skip without a device.
 # (Named with a prefix, so `ctest -R cuda` selects them.)
-foreach(_host IN ITEMS gemm_host conv_pool_shape)
+foreach(_host IN ITEMS gemm_host conv_pool_shape strided_copy_layout)
   add_executable(cuda_${_host}_test cuda_${_host}_test.cpp)
   target_link_libraries(cuda_${_host}_test PRIVATE torus_cuda GTest::gtest_main torus_warnings)
   gtest_discover_tests(cuda_${_host}_test TEST_PREFIX cuda_${_host}_test. DISCOVERY_TIMEOUT 60
@@ -50,6 +50,30 @@ foreach(_vendor IN LISTS _torus_vendor_tests)
   gtest_discover_tests(cuda_${_vendor}_test TEST_PREFIX cuda_${_vendor}_test. DISCOVERY_TIMEOUT 60
                        PROPERTIES TIMEOUT 600 LABELS gpu)
 endforeach()
+
+# Causal attention (kernels/cuda/attention.h): the head layouts and the batching plan on the
+# host (runs here), the forward and backward against a double reference on the GPU (label gpu).
+add_executable(cuda_attention_host_test cuda_attention_host_test.cpp)
+target_link_libraries(cuda_attention_host_test PRIVATE torus_cuda GTest::gtest_main torus_warnings)
+gtest_discover_tests(cuda_attention_host_test TEST_PREFIX cuda_attention_host_test. DISCOVERY_TIMEOUT 60
+                     PROPERTIES TIMEOUT 60)
+add_executable(cuda_attention_test cuda_attention_test.cpp)
+target_link_libraries(cuda_attention_test PRIVATE torus_cuda GTest::gtest_main torus_warnings)
+target_include_directories(cuda_attention_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+gtest_discover_tests(cuda_attention_test TEST_PREFIX cuda_attention_test. DISCOVERY_TIMEOUT 60
+                     PROPERTIES TIMEOUT 600 LABELS gpu)
+
+# Device tensors (framework/tensor/device_backend.h) against the cpu: label gpu, skips
+# without a device.
+add_executable(cuda_tensor_test cuda_tensor_test.cpp)
+target_link_libraries(cuda_tensor_test PRIVATE torus_framework GTest::gtest_main torus_warnings)
+gtest_discover_tests(cuda_tensor_test TEST_PREFIX cuda_tensor_test. DISCOVERY_TIMEOUT 60
+                     PROPERTIES TIMEOUT 600 LABELS gpu)
+# The op registry on cuda:0 against the cpu (ops with CUDA kernels must match).
+add_executable(cuda_op_parity_test cuda_op_parity_test.cpp)
+target_link_libraries(cuda_op_parity_test PRIVATE torus_test_support GTest::gtest_main torus_warnings)
+gtest_discover_tests(cuda_op_parity_test TEST_PREFIX cuda_op_parity_test. DISCOVERY_TIMEOUT 60
+                     PROPERTIES TIMEOUT 600 LABELS gpu)
 
 # Every kernel of kernels/cuda/kernels.txt is compiled, and none spills registers to local
 # memory (nvcc --resource-usage, device code only: a few seconds per file).
@@ -74,4 +98,9 @@ if(TORUS_WITH_NCCL)
   torus_add_test(nccl_bootstrap_test SOURCES nccl_bootstrap_test.cpp LIBS torus_distributed torus_cuda Torus::nccl
                  RANKS 2)
   set_tests_properties(nccl_bootstrap_test PROPERTIES TIMEOUT 120)
+  # The NCCL process group with 2 ranks: mappings and argument checks here; the collectives
+  # need a CUDA device per rank and skip, saying why, without them.
+  torus_add_test(nccl_process_group_test SOURCES nccl_process_group_test.cpp
+                 LIBS torus_distributed torus_cuda Torus::nccl RANKS 2)
+  set_tests_properties(nccl_process_group_test PROPERTIES TIMEOUT 300)
 endif()

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "framework/tensor/device.h"
 #include "launcher/config_options.pb.h"
 #include "launcher/config_overrides.h"
 #include "launcher/config_resolve.h"
@@ -135,6 +136,16 @@ void check_optimization(const ExperimentConfig& c, const SourceMap& locations) {
                      c.schedule().warmup_steps(), c.trainer().steps()));
 }
 
+// The device's name only: whether it can be used is known where the run starts.
+void check_device(const ExperimentConfig& c, const SourceMap& locations) {
+  try {
+    (void)Device::parse(c.trainer().device());
+  } catch (const ValueError&) {
+    fail(locations, "trainer.device",
+         fmt::format("unknown device '{}' (expected cpu, cuda or cuda:N)", c.trainer().device()));
+  }
+}
+
 void check_launch(const ExperimentConfig& c, const SourceMap& locations) {
   const LaunchConfig& launch = c.launch();
   if (launch.scheduler() == Scheduler::local && launch.nodes() > 1)
@@ -216,6 +227,7 @@ void validate(const ExperimentConfig& config, const SourceMap& locations) {
   check_launch(config, locations);
   check_model_and_data(config, locations);
   check_optimization(config, locations);
+  check_device(config, locations);
   check_reproducible(config, locations);
   check_sweep(config, locations);
 }

@@ -14,6 +14,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/nn/models.h"
 #include "framework/optim/factory.h"
+#include "framework/tensor/device_backend.h"
 #include "kernels/cpu/parallel.h"
 
 namespace torus::cli {
@@ -254,6 +255,24 @@ optim::OptimizerOptions optimizer_options(const ExperimentConfig& c) {
   return out;
 }
 
+namespace {
+
+// trainer.device, checked: usable here, and a world of one (data
+// parallelism on a device needs the NCCL path, which is not wired to it yet).
+Device training_device(const ExperimentConfig& c, int world) {
+  const Device device = Device::parse(c.trainer().device());  // the name was validated with the config
+  if (device.is_cpu()) return device;
+  const std::string why = device_backend::why_unavailable(device);
+  TORUS_CHECK(why.empty(), "trainer.device {}: {}", c.trainer().device(), why);
+  TORUS_CHECK(world == 1,
+              "trainer.device {} with {} ranks: data parallelism on a device (NCCL buckets) is not built yet; run "
+              "one rank, or train on cpu",
+              c.trainer().device(), world);
+  return device;
+}
+
+}  // namespace
+
 RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, int rank, int world) {
   RunSetup setup;
   if (c.trainer().threads() > 0) cpu::set_num_threads(c.trainer().threads());
@@ -264,6 +283,7 @@ RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, int rank, 
   setup.model = make_model(c, setup.train_set->input_spec(), init, setup.model_description, setup.dropout_generator);
   if (!c.init_from().empty())
     setup.model->load_state_dict(io::load_safetensors(c.init_from()).tensors, /*strict=*/true);
+  setup.model->to(training_device(c, world));  // before the optimizer: its state goes there too
 
   const int64_t accumulation = c.trainer().grad_accumulation();
   TORUS_CHECK(c.data().batch_size() % (accumulation * world) == 0,

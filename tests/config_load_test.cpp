@@ -107,6 +107,14 @@ TEST(ConfigFormats, ReadsFilesAndNamesTheRunAfterTheFile) {
 
 // ---- errors: one message each, with file, line:column, path and what was expected ----
 
+TEST(ConfigErrors, UnknownDeviceIsNamedWithWhatIsExpected) {
+  const std::string error = error_of("cfg.yaml", kMinimal, {"trainer.device=cdua"});
+  EXPECT_NE(error.find("trainer.device"), std::string::npos) << error;
+  EXPECT_NE(error.find("unknown device 'cdua' (expected cpu, cuda or cuda:N)"), std::string::npos) << error;
+  EXPECT_EQ(error_of("cfg.yaml", kMinimal, {"trainer.device=cuda:1"}), "loaded");
+  EXPECT_EQ(loaded(kMinimal).trainer().device(), "cpu");
+}
+
 TEST(ConfigErrors, UnknownKeySuggestsTheNearestSibling) {
   EXPECT_EQ(error_of("cfg.yaml", std::string(kMinimal) + "optimizer:\n  lr: 0.1\n  momentun: 0.9\n"),
             "cfg.yaml:7:3: optimizer.momentun: unknown field; did you mean 'momentum'?");

@@ -12,6 +12,7 @@
 #include "framework/nn/linear.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
+#include "framework/tensor/device_backend.h"
 #include "framework/tensor/random.h"
 
 namespace torus {
@@ -36,6 +37,24 @@ TEST(Module, StateDictHasDottedPyTorchNamesAndLayouts) {
   EXPECT_EQ(m.first->weight().shape(), (Shape{4, 3}));  // (out, in) as torch.nn.Linear
   EXPECT_EQ(m.parameter_count(), 4 * 3 + 4 + 2 * 4);
   for (auto& t : m.parameters()) EXPECT_TRUE(t.requires_grad());
+}
+
+// Where no device can be used, to(cuda) fails naming it and leaves every parameter as it
+// was (the copies are made before any is swapped in); to(cpu) of a cpu module changes nothing.
+TEST(Module, ToAnUnusableDeviceFailsAndMovesNothing) {
+  if (device_backend::why_unavailable(Device::cuda(0)).empty()) GTEST_SKIP() << "cuda:0 is usable here";
+  Generator gen(1);
+  nn::Linear layer(3, 2, gen);
+  const std::vector<float> before = layer.named_parameters()[0].second.to_vector<float>();
+  layer.to(Device::cpu());
+  try {
+    layer.to(Device::cuda(0));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+  }
+  for (const auto& [name, p] : layer.named_parameters()) EXPECT_TRUE(p.device().is_cpu()) << name;
+  EXPECT_EQ(layer.named_parameters()[0].second.to_vector<float>(), before);
 }
 
 TEST(Module, LinearInitIsSeededAndBoundedAsPyTorch) {

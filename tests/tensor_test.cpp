@@ -8,6 +8,7 @@
 
 #include "framework/ops/ops.h"
 #include "framework/tensor/allocator.h"
+#include "framework/tensor/device_backend.h"
 #include "framework/tensor/random.h"
 
 namespace torus {
@@ -143,6 +144,23 @@ TEST(Tensor, MathOnStorageOnlyDtypesSaysWhatToDo) {
   } catch (const NotImplementedError& e) {
     EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
   }
+}
+
+// Without a usable device (no CUDA backend in this build, or no GPU on this machine) a
+// cuda tensor is refused at allocation, naming the device and the reason.
+TEST(Tensor, UnusableDeviceIsRefusedByName) {
+  const std::string why = device_backend::why_unavailable(Device::cuda(0));
+  if (why.empty()) GTEST_SKIP() << "cuda:0 is usable here: the refusal cannot be seen";
+  try {
+    Tensor::zeros({2, 3}, DType::f32, Device::cuda(0));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), why);
+    EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(device_backend::why_unavailable(Device::cpu()).empty());
+  // Out of range everywhere: no process sees 1000 devices.
+  EXPECT_NE(device_backend::why_unavailable(Device::cuda(1000)).find("cuda:1000"), std::string::npos);
 }
 
 TEST(Generator, SameSeedSameStreamDifferentSeedDifferentStream) {

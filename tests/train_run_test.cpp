@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
+#include "framework/tensor/device_backend.h"
 #include "support/run_compare.h"
 #include "support/tool_run.h"
 
@@ -92,6 +93,14 @@ TEST_F(TrainRun, SameConfigAndSeedGiveIdenticalMetricsAndWeights) {
 // init_from replaces the seeded initialisation: a run of another seed started from the
 // initial weights of a first run trains exactly as that run (shuffling off, so the seed
 // decides nothing else).
+// A device this machine cannot use stops the run before its first step, saying why.
+TEST_F(TrainRun, AnUnusableDeviceStopsTheRunBeforeItStarts) {
+  if (device_backend::why_unavailable(Device::cuda(0)).empty()) GTEST_SKIP() << "cuda:0 is usable here";
+  const std::string line = failure(run_tool("train " + config("gpu", "  device: cuda\n").string()));
+  EXPECT_NE(line.find("trainer.device cuda: device cuda:0: "), std::string::npos) << line;
+  EXPECT_FALSE(fs::exists(dir_ / "gpu" / "metrics.jsonl"));
+}
+
 TEST_F(TrainRun, InitFromStartsFromTheGivenWeights) {
   const std::string unshuffled = "dataset: fashion_mnist\n  batch_size: 64\n  shuffle: false\n";
   const fs::path first = config("first", "  save_initial: true\n", unshuffled);

@@ -58,8 +58,11 @@ void maybe_inject_failure(int rank, int64_t step) {
 }  // namespace
 
 BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bool count_correct) {
-  Tensor logits = model(batch.inputs);
-  Tensor targets = batch.targets;
+  // The loader's host batch goes where the model is (Module::to; its first parameter tells).
+  const std::vector<Tensor> parameters = model.parameters();
+  const Device device = parameters.empty() ? Device::cpu() : parameters.front().device();
+  Tensor logits = model(batch.inputs.to(device));
+  Tensor targets = batch.targets.to(device);
   if (task == Task::language_model) {
     TORUS_CHECK(logits.dim() == 3, "language model: expected logits (N, T, vocab), got {}", logits.shape_str());
     logits = logits.reshape({-1, logits.size(-1)});
@@ -72,7 +75,9 @@ BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bo
   BatchLoss out{cross_entropy(logits, targets), 0, targets.numel()};
   if (count_correct) {
     NoGradGuard no_grad;
-    out.correct = static_cast<int64_t>(sum(eq(argmax(logits.detach(), 1), targets.to(DType::i64)).to(DType::f64)).item());
+    const Device cpu = Device::cpu();  // counted on the host: argmax has no device kernel yet
+    out.correct = static_cast<int64_t>(
+        sum(eq(argmax(logits.detach().to(cpu), 1), targets.to(cpu).to(DType::i64)).to(DType::f64)).item());
   }
   return out;
 }

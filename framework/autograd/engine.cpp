@@ -107,7 +107,7 @@ void Tensor::backward(const Tensor& gradient) const {
     TORUS_CHECK(numel() == 1,
                 "backward: a gradient must be given for a non-scalar output of shape {}",
                 shape_str());
-    seed = Tensor::ones(shape(), dtype());
+    seed = Tensor::ones(shape(), dtype(), device());
   }
   TORUS_CHECK(seed.shape() == shape(), "backward: gradient shape {} does not match output {}",
               seed.shape_str(), shape_str());

@@ -208,9 +208,8 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
   std::vector<Tensor> contiguous;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    TORUS_CHECK(t.device().is_cpu(), "save_safetensors: tensor '{}' is on {}", name, t.device().str());
     specs.push_back({name, t.dtype(), t.shape()});
-    contiguous.push_back(t.detach().contiguous());
+    contiguous.push_back(t.detach().to(Device::cpu()).contiguous());  // device tensors: a host copy
     offset += t.nbytes();
   }
   const std::string prefix = safetensors_prefix(specs, metadata, "save_safetensors");

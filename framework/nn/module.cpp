@@ -118,6 +118,27 @@ void Module::zero_grad() {
   for (auto& t : parameters()) t.zero_grad();
 }
 
+void Module::to(Device device) {
+  // Every copy first, then the swap: a failure (no device, out of memory) leaves the
+  // module as it was, not half moved.
+  std::vector<std::pair<Tensor, Tensor>> moves;  // (the module's tensor, its copy)
+  for (auto& [name, t] : state_dict()) {
+    if (t.device() == device) continue;
+    bool seen = false;  // a tied tensor appears once per owner
+    for (const auto& [earlier, _] : moves) seen = seen || earlier.impl_ptr() == t.impl_ptr();
+    if (seen) continue;
+    TORUS_CHECK(t.is_leaf(), "Module::to: '{}' is computed by an op, not a leaf", name);
+    moves.emplace_back(t, t.detach().to(device));  // contiguous on the device
+  }
+  for (auto& [t, moved] : moves) {
+    TensorImpl& impl = t.impl();
+    impl.storage = moved.storage();
+    impl.strides = moved.strides();
+    impl.offset = 0;
+    impl.grad.reset();
+  }
+}
+
 int64_t Module::parameter_count() const {
   int64_t n = 0;
   for (auto& t : parameters()) n += t.numel();

@@ -44,6 +44,11 @@ class Module {
   bool is_training() const { return training_; }
   void zero_grad();
   int64_t parameter_count() const;
+  // Moves every parameter and buffer to `device` in place: each tensor handle (the
+  // layer's own members, optimizers made later) sees the new storage, as PyTorch's
+  // module.to(). Gradients are dropped; parameters stay leaves that require grad. Make
+  // optimizers after the move: their state is allocated on the parameters' device.
+  void to(Device device);
 
  protected:
   // Registers a trainable tensor (marked requires_grad) under `name`; returns it.

@@ -5,6 +5,8 @@
 
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_nn_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -49,16 +51,29 @@ Tensor apply_mask(const Tensor& t, const Tensor& mask, double scale) {
   return out;
 }
 
+// On a device: the same Philox blocks as keep_mask (seed, and the generator advanced by
+// ceil(numel / 4) blocks), so the mask matches the cpu's; the backward regenerates it
+// from (seed, offset) instead of keeping it.
+Tensor dropout_cuda(const Tensor& x, double p, Generator& gen) {
+  const uint64_t blocks = static_cast<uint64_t>((x.numel() + 3) / 4);
+  const uint64_t offset = gen.reserve(blocks), seed = gen.seed();
+  return record("dropout", cuda_nn_kernels::dropout(x.detach(), p, seed, offset), {x},
+                [p, seed, offset](const Tensor& g) {
+                  return Grads{cuda_nn_kernels::dropout_backward(g, p, seed, offset)};
+                });
+}
+
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   TORUS_PROFILE_OP("dropout");
-  check_cpu(x, "dropout");
+  if (!cuda_kernels::on_cuda(x)) check_cpu(x, "dropout");
   TORUS_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability p must be in [0, 1], got {}", p);
   if (!training || p == 0.0) return x;
   // Everything is dropped: multiplying by zero keeps the graph (a zero gradient) and draws
   // nothing, as PyTorch does.
   if (p == 1.0) return x * 0.0;
+  if (cuda_kernels::on_cuda(x)) return dropout_cuda(x, p, gen);
   const double scale = 1.0 / (1.0 - p);
   Tensor mask = keep_mask(x.shape(), p, gen);
   // out = x * mask / (1 - p) is linear in x: d out / dx = mask / (1 - p).

@@ -14,6 +14,11 @@ inline void check_same_dtype(const Tensor& a, const Tensor& b, std::string_view 
               dtype_name(a.dtype()), dtype_name(b.dtype()));
 }
 
+inline void check_same_device(const Tensor& a, const Tensor& b, std::string_view op) {
+  TORUS_CHECK(a.device() == b.device(), "{}: operands on different devices ({} and {}); move one with .to()", op,
+              a.device().str(), b.device().str());
+}
+
 inline void check_cpu(const Tensor& t, std::string_view op) {
   if (!t.device().is_cpu())
     throw NotImplementedError(fmt::format("{}: no kernel for device {}", op, t.device().str()));

@@ -3,6 +3,7 @@
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
 #include "framework/tensor/convert.h"
+#include "framework/ops/cuda_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -35,7 +36,8 @@ Tensor compare(const Tensor& a, const Tensor& b, std::string_view op, const F& f
 
 Tensor add(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("add");
-  Tensor out = zip_float(a, b, "add", fn::Add{});
+  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::add, a, b, "add")
+                                         : zip_float(a, b, "add", fn::Add{});
   // d(a+b)/da = d(a+b)/db = 1
   return record("add", out, {a, b},
                 [sa = a.shape(), sb = b.shape(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
@@ -45,7 +47,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("sub");
-  Tensor out = zip_float(a, b, "sub", fn::Sub{});
+  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::sub, a, b, "sub")
+                                         : zip_float(a, b, "sub", fn::Sub{});
   // d(a-b)/da = 1, d(a-b)/db = -1
   return record("sub", out, {a, b},
                 [sa = a.shape(), sb = b.shape(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
@@ -55,7 +58,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("mul");
-  Tensor out = zip_float(a, b, "mul", fn::Mul{});
+  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::mul, a, b, "mul")
+                                         : zip_float(a, b, "mul", fn::Mul{});
   // d(ab)/da = b, d(ab)/db = a
   return record("mul", out, {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     return Grads{na ? sum_to(mul(g, b), a.shape()) : Tensor(), nb ? sum_to(mul(g, a), b.shape()) : Tensor()};
@@ -64,7 +68,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("div");
-  Tensor out = zip_float(a, b, "div", fn::Div{});
+  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::div, a, b, "div")
+                                         : zip_float(a, b, "div", fn::Div{});
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
   return record("div", out, {a, b}, [a = a.detach(), b = b.detach(), out = out.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     return Grads{na ? sum_to(div(g, b), a.shape()) : Tensor(),

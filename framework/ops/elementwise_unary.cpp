@@ -2,6 +2,8 @@
 // whichever the derivative is cheaper in.
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_nn_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -12,23 +14,44 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
-// g * f'(saved), with f' given as a backward functor of (saved, g).
+using cuda_kernels::Unary;
+using cuda_kernels::UnaryGrad;
+
+// f(x) by the CPU loops, or on x's device by the kernel of the same functor.
+template <class F>
+Tensor map_unary(const Tensor& x, std::string_view op, Unary on_device, const F& f) {
+  return cuda_kernels::on_cuda(x) ? cuda_kernels::unary(on_device, x, op) : map_float(x, op, f);
+}
+
+// g * f'(saved), with f' given as a backward functor of (saved, g), on the cpu (GELU's
+// device backward is its own kernel).
 template <class Backward>
 Tensor chain(const Tensor& saved, const Tensor& g, std::string_view op) {
   return zip_float(saved, g, op, Backward{});
+}
+
+// The same on the cpu or on the saved tensor's device.
+template <class Backward>
+Tensor chain(const Tensor& saved, const Tensor& g, std::string_view op, UnaryGrad on_device) {
+  return cuda_kernels::on_cuda(saved) ? cuda_kernels::unary_backward(on_device, saved, g, op)
+                                      : zip_float(saved, g, op, Backward{});
 }
 
 }  // namespace
 
 Tensor neg(const Tensor& x) {
   TORUS_PROFILE_OP("neg");
-  return record("neg", map_float(x, "neg", fn::Neg{}), {x},
+  // On a device, a multiplication by -1 (exact) until a unary kernel exists.
+  Tensor out = cuda_kernels::on_cuda(x)
+                   ? cuda_kernels::binary(cuda_kernels::Binary::mul, x, Tensor::scalar(-1.0, x.dtype()), "neg")
+                   : map_float(x, "neg", fn::Neg{});
+  return record("neg", out, {x},
                 [](const Tensor& g) { return Grads{neg(g)}; });
 }
 
 Tensor exp(const Tensor& x) {
   TORUS_PROFILE_OP("exp");
-  Tensor y = map_float(x, "exp", fn::Exp{});
+  Tensor y = map_unary(x, "exp", Unary::exp, fn::Exp{});
   // d e^x = e^x
   return record("exp", y, {x}, [y = y.detach()](const Tensor& g) { return Grads{mul(g, y)}; });
 }
@@ -36,13 +59,13 @@ Tensor exp(const Tensor& x) {
 Tensor log(const Tensor& x) {
   TORUS_PROFILE_OP("log");
   // d ln x = 1/x
-  return record("log", map_float(x, "log", fn::Log{}), {x},
+  return record("log", map_unary(x, "log", Unary::log, fn::Log{}), {x},
                 [x = x.detach()](const Tensor& g) { return Grads{div(g, x)}; });
 }
 
 Tensor sqrt(const Tensor& x) {
   TORUS_PROFILE_OP("sqrt");
-  Tensor y = map_float(x, "sqrt", fn::Sqrt{});
+  Tensor y = map_unary(x, "sqrt", Unary::sqrt, fn::Sqrt{});
   // d sqrt(x) = 1 / (2 sqrt(x))
   return record("sqrt", y, {x},
                 [y = y.detach()](const Tensor& g) { return Grads{div(g, y * 2.0)}; });
@@ -50,7 +73,7 @@ Tensor sqrt(const Tensor& x) {
 
 Tensor rsqrt(const Tensor& x) {
   TORUS_PROFILE_OP("rsqrt");
-  Tensor y = map_float(x, "rsqrt", fn::Rsqrt{});
+  Tensor y = map_unary(x, "rsqrt", Unary::rsqrt, fn::Rsqrt{});
   // d x^(-1/2) = -1/2 x^(-3/2) = -y^3 / 2
   return record("rsqrt", y, {x}, [y = y.detach()](const Tensor& g) {
     return Grads{mul(g, mul(square(y), y) * -0.5)};
@@ -60,52 +83,59 @@ Tensor rsqrt(const Tensor& x) {
 Tensor abs(const Tensor& x) {
   TORUS_PROFILE_OP("abs");
   // d |x| = sign(x) (0 at 0, as PyTorch)
-  return record("abs", map_float(x, "abs", fn::Abs{}), {x}, [x = x.detach()](const Tensor& g) {
-    return Grads{mul(g, map_float(x, "sign", fn::Sign{}))};
+  return record("abs", map_unary(x, "abs", Unary::abs, fn::Abs{}), {x}, [x = x.detach()](const Tensor& g) {
+    return Grads{mul(g, map_unary(x, "sign", Unary::sign, fn::Sign{}))};
   });
 }
 
 Tensor tanh(const Tensor& x) {
   TORUS_PROFILE_OP("tanh");
-  Tensor y = map_float(x, "tanh", fn::Tanh{});
+  Tensor y = map_unary(x, "tanh", Unary::tanh, fn::Tanh{});
   return record("tanh", y, {x}, [y = y.detach()](const Tensor& g) {
-    return Grads{chain<fn::TanhBackward>(y, g, "tanh backward")};
+    return Grads{chain<fn::TanhBackward>(y, g, "tanh backward", UnaryGrad::tanh)};
   });
 }
 
 Tensor sigmoid(const Tensor& x) {
   TORUS_PROFILE_OP("sigmoid");
-  Tensor y = map_float(x, "sigmoid", fn::Sigmoid{});
+  Tensor y = map_unary(x, "sigmoid", Unary::sigmoid, fn::Sigmoid{});
   return record("sigmoid", y, {x}, [y = y.detach()](const Tensor& g) {
-    return Grads{chain<fn::SigmoidBackward>(y, g, "sigmoid backward")};
+    return Grads{chain<fn::SigmoidBackward>(y, g, "sigmoid backward", UnaryGrad::sigmoid)};
   });
 }
 
 Tensor relu(const Tensor& x) {
   TORUS_PROFILE_OP("relu");
   // d relu = 1 where x > 0 (0 at 0, as PyTorch)
-  return record("relu", map_float(x, "relu", fn::Relu{}), {x}, [x = x.detach()](const Tensor& g) {
-    return Grads{chain<fn::ReluBackward>(x, g, "relu backward")};
+  return record("relu", map_unary(x, "relu", Unary::relu, fn::Relu{}), {x}, [x = x.detach()](const Tensor& g) {
+    return Grads{chain<fn::ReluBackward>(x, g, "relu backward", UnaryGrad::relu)};
   });
 }
 
 Tensor gelu(const Tensor& x, GeluApproximation approximate) {
   TORUS_PROFILE_OP("gelu");
+  // On a device, the bias-GELU kernel with a zero bias; both forms share its functors.
+  const bool on_cuda = cuda_kernels::on_cuda(x);
   if (approximate == GeluApproximation::tanh) {
-    return record("gelu_tanh", map_float(x, "gelu", fn::GeluTanh{}), {x},
-                  [x = x.detach()](const Tensor& g) {
-                    return Grads{chain<fn::GeluTanhBackward>(x, g, "gelu backward")};
-                  });
+    Tensor y = on_cuda ? cuda_nn_kernels::gelu(x.detach(), /*tanh_approximation=*/true)
+                       : map_float(x, "gelu", fn::GeluTanh{});
+    return record("gelu_tanh", y, {x}, [x = x.detach(), on_cuda](const Tensor& g) {
+      return Grads{on_cuda ? cuda_nn_kernels::gelu_backward(x, g, /*tanh_approximation=*/true)
+                           : chain<fn::GeluTanhBackward>(x, g, "gelu backward")};
+    });
   }
-  return record("gelu", map_float(x, "gelu", fn::GeluErf{}), {x}, [x = x.detach()](const Tensor& g) {
-    return Grads{chain<fn::GeluErfBackward>(x, g, "gelu backward")};
+  Tensor y = on_cuda ? cuda_nn_kernels::gelu(x.detach(), /*tanh_approximation=*/false)
+                     : map_float(x, "gelu", fn::GeluErf{});
+  return record("gelu", y, {x}, [x = x.detach(), on_cuda](const Tensor& g) {
+    return Grads{on_cuda ? cuda_nn_kernels::gelu_backward(x, g, /*tanh_approximation=*/false)
+                         : chain<fn::GeluErfBackward>(x, g, "gelu backward")};
   });
 }
 
 Tensor square(const Tensor& x) {
   TORUS_PROFILE_OP("square");
   // d x^2 = 2x
-  return record("square", map_float(x, "square", fn::Square{}), {x},
+  return record("square", map_unary(x, "square", Unary::square, fn::Square{}), {x},
                 [x = x.detach()](const Tensor& g) { return Grads{mul(g, x * 2.0)}; });
 }
 

@@ -3,6 +3,8 @@
 // indexed dim, so one row kernel serves every dim.
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_nn_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -80,25 +82,43 @@ Shape concat_shape(const std::vector<Tensor>& tensors, int64_t dim) {
   return shape;
 }
 
+// The gather on the device; an index outside the table throws the cpu's error, from the
+// indices copied back (the error path only).
+Tensor embedding_cuda(const Tensor& index, const Tensor& weight, const Shape& out_shape) {
+  const cuda_nn_kernels::EmbeddingForward f = cuda_nn_kernels::embedding(index, weight.detach());
+  if (f.first_bad >= 0)
+    check_index_range(index.to(Device::cpu()), weight.size(0),
+                      fmt::format("weight of shape {}", weight.shape_str()), "embedding");
+  return f.out.view(out_shape);
+}
+
 }  // namespace
 
 Tensor embedding(const Tensor& indices, const Tensor& weight) {
   TORUS_PROFILE_OP("embedding");
-  check_cpu(weight, "embedding");
-  check_cpu(indices, "embedding");
+  const bool on_cuda = cuda_kernels::on_cuda(weight);
+  if (on_cuda) {
+    check_same_device(weight, indices, "embedding");
+  } else {
+    check_cpu(weight, "embedding");
+    check_cpu(indices, "embedding");
+  }
   TORUS_CHECK(weight.dim() == 2, "embedding: weight must be (V, D), got shape {}",
               weight.shape_str());
   // indices (*), weight (V, D) -> out (*, D): the whole table is one (1, V, D) slab.
   const AxisLayout layout{1, weight.size(0), weight.size(1)};
   Tensor index = indices.contiguous();
-  check_index_range(index, layout.size, fmt::format("weight of shape {}", weight.shape_str()),
-                    "embedding");
   Shape out_shape = indices.shape();
   out_shape.push_back(layout.inner);
-  Tensor out = gather(weight, index, layout, out_shape);
+  if (!on_cuda)
+    check_index_range(index, layout.size, fmt::format("weight of shape {}", weight.shape_str()),
+                      "embedding");
+  Tensor out = on_cuda ? embedding_cuda(index, weight, out_shape) : gather(weight, index, layout, out_shape);
   // out[k] = weight[index[k]], so weight row v receives the sum of the g rows that read it.
   return record("embedding", out, {weight},
-                [index, layout, shape = weight.shape()](const Tensor& g) {
+                [index, layout, shape = weight.shape(), on_cuda](const Tensor& g) {
+                  if (on_cuda)
+                    return Grads{cuda_nn_kernels::embedding_backward(g, index, layout.size, layout.inner)};
                   return Grads{scatter_add(g, index, layout, shape, "embedding backward")};
                 });
 }
@@ -186,17 +206,21 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("where");
-  check_cpu(a, "where");
   check_same_dtype(a, b, "where");
   TORUS_CHECK(condition.dtype() == DType::u8, "where: condition must be a u8 mask, got {}",
               dtype_name(condition.dtype()));
-  Tensor out = Tensor::empty(broadcast_shapes({condition.shape(), a.shape(), b.shape()}, "where"),
-                             a.dtype());
-  auto loop = loop_shape<4>(out, {&condition, &a, &b});
-  dispatch_floating(a.dtype(), "where", [&]<class T>() {
-    cpu::ternary_loop(loop, out.data<T>(), condition.data<uint8_t>(), a.data<T>(), b.data<T>(),
-                      [](uint8_t c, T x, T y) { return c ? x : y; });
-  });
+  Tensor out;
+  if (cuda_kernels::on_cuda(a) || cuda_kernels::on_cuda(b)) {
+    out = cuda_kernels::where(condition, a, b);
+  } else {
+    check_cpu(a, "where");
+    out = Tensor::empty(broadcast_shapes({condition.shape(), a.shape(), b.shape()}, "where"), a.dtype());
+    auto loop = loop_shape<4>(out, {&condition, &a, &b});
+    dispatch_floating(a.dtype(), "where", [&]<class T>() {
+      cpu::ternary_loop(loop, out.data<T>(), condition.data<uint8_t>(), a.data<T>(), b.data<T>(),
+                        [](uint8_t c, T x, T y) { return c ? x : y; });
+    });
+  }
   // The gradient goes to a where the condition holds, to b elsewhere.
   return record("where", out, {a, b},
                 [condition, sa = a.shape(), sb = b.shape(), na = a.requires_grad(),

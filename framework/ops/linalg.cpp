@@ -7,6 +7,7 @@
 
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -116,6 +117,16 @@ void gemm_batched(const Tensor& a, const Tensor& b, const Tensor& out, double be
   const cpu::GemmShape shape{read_a->trans, read_b->trans, m, n, k, read_a->ld, read_b->ld, n};
   const int64_t batch_dims = out.dim() - 2;
   const int64_t entries = out.numel() / (m * n);
+  if (cuda_kernels::on_cuda(out)) {
+    std::vector<int64_t> a_offsets, b_offsets;
+    for (int64_t e = 0; e < entries; ++e) {
+      a_offsets.push_back(batch_offset(a, e, batch_dims));
+      b_offsets.push_back(batch_offset(b, e, batch_dims));
+    }
+    cuda_kernels::gemm({shape.trans_a, shape.trans_b, m, n, k, shape.lda, shape.ldb}, a, a_offsets, b, b_offsets,
+                       beta, out);
+    return;
+  }
   dispatch_floating(out.dtype(), "matmul", [&]<class T>() {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
@@ -142,13 +153,13 @@ Tensor product(const Tensor& a, const Tensor& b) {
   if (b.dim() == 2 && a.dim() > 2) {
     // One matrix against a stack: a single (rows, k) · (k, n) GEMM when a's rows step evenly.
     if (auto rows = row_view(a); rows && gemm_operand(*rows)) {
-      Tensor out = Tensor::empty({rows->size(0), n}, a.dtype());
+      Tensor out = Tensor::empty({rows->size(0), n}, a.dtype(), a.device());
       gemm_batched(*rows, gemm_ready(b), out, 0.0);
       return out.view(with_matrix(batch_shape(a), m, n));
     }
   }
   const Shape batch = broadcast_shapes({batch_shape(a), batch_shape(b)}, "matmul (batch dims)");
-  Tensor out = Tensor::empty(with_matrix(batch, m, n), a.dtype());
+  Tensor out = Tensor::empty(with_matrix(batch, m, n), a.dtype(), a.device());
   gemm_batched(gemm_ready(a).expand(with_matrix(batch, m, k)),
                gemm_ready(b).expand(with_matrix(batch, k, n)), out, 0.0);
   return out;
@@ -174,17 +185,16 @@ Tensor matmul_matrices(const Tensor& a, const Tensor& b) {
 }
 
 void check_linear_args(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_cpu(x, "linear");
-  check_cpu(weight, "linear");
   check_same_dtype(x, weight, "linear");
+  check_same_device(x, weight, "linear");
   TORUS_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got {}",
               weight.shape_str());
   TORUS_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1),
               "linear: input {} must end in in_features = {} to match weight {}", x.shape_str(),
               weight.size(1), weight.shape_str());
   if (!bias.defined()) return;
-  check_cpu(bias, "linear");
   check_same_dtype(x, bias, "linear");
+  check_same_device(x, bias, "linear");
   TORUS_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0),
               "linear: bias must have shape ({}) to match weight {}, got {}", weight.size(0),
               weight.shape_str(), bias.shape_str());
@@ -194,9 +204,8 @@ void check_linear_args(const Tensor& x, const Tensor& weight, const Tensor& bias
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("matmul");
-  check_cpu(a, "matmul");
-  check_cpu(b, "matmul");
   check_same_dtype(a, b, "matmul");
+  check_same_device(a, b, "matmul");
   TORUS_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim, got {} and {}",
               a.shape_str(), b.shape_str());
   // As torch.matmul: a vector a is a (1, k) row, a vector b a (k, 1) column, and the
@@ -218,7 +227,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // x (*, in) as x2 (M, in); out2 (M, out) = x2 · weightᵀ + bias, one GEMM reading weight
   // in place (the transposed view of a row-major weight is GEMM's trans_b).
   const Tensor x2 = as_matrix(x.detach());
-  Tensor out2 = Tensor::empty({x2.size(0), weight.size(0)}, x.dtype());
+  Tensor out2 = Tensor::empty({x2.size(0), weight.size(0)}, x.dtype(), x.device());
   if (bias.defined()) out2.copy_(bias.detach());  // broadcast over rows; GEMM adds onto it
   gemm_batched(x2, gemm_ready(weight.detach().t()), out2, bias.defined() ? 1.0 : 0.0);
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);

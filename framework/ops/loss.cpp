@@ -8,6 +8,8 @@
 #include "framework/profile/profiler.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_nn_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -24,8 +26,13 @@ using Grads = std::vector<Tensor>;
 // class score per position, e.g. per pixel).
 void check_cross_entropy_args(const Tensor& logits, const Tensor& target,
                               const CrossEntropyOptions& options) {
-  check_cpu(logits, "cross_entropy");
-  check_cpu(target, "cross_entropy");
+  // Device logits go to the CUDA kernels (cuda_nn_kernels.h), with targets on their device.
+  if (cuda_kernels::on_cuda(logits)) {
+    check_same_device(logits, target, "cross_entropy");
+  } else {
+    check_cpu(logits, "cross_entropy");
+    check_cpu(target, "cross_entropy");
+  }
   TORUS_CHECK(target.dtype() == DType::i64 || target.dtype() == DType::i32,
               "cross_entropy: target must hold class indices (i64 or i32), got {}; class "
               "probability targets are not supported",
@@ -142,6 +149,28 @@ Tensor cross_entropy_grad(const Tensor& x, const Tensor& t, const Tensor& lse, d
   return grad;
 }
 
+// The forward on the device: the kernel scans the targets; an invalid one throws the
+// cpu's error, from the targets copied back (the error path only).
+cuda_nn_kernels::CrossEntropyForward cross_entropy_cuda(const Tensor& x, const Tensor& t, int64_t classes,
+                                                        const CrossEntropyOptions& options,
+                                                        const Tensor& logits, const Tensor& target) {
+  cuda_nn_kernels::CrossEntropyForward f =
+      cuda_nn_kernels::cross_entropy_forward(x, t, options.ignore_index, options.label_smoothing);
+  if (f.first_invalid >= 0) count_targets(t.to(Device::cpu()), classes, options, logits, target);
+  return f;
+}
+
+// The forward on the cpu; status stays undefined (the count is kept on the host).
+cuda_nn_kernels::CrossEntropyForward cross_entropy_cpu(const Tensor& x, const Tensor& t, int64_t classes,
+                                                       const CrossEntropyOptions& options,
+                                                       const Tensor& logits, const Tensor& target) {
+  cuda_nn_kernels::CrossEntropyForward f;
+  f.counted = count_targets(t, classes, options, logits, target);
+  f.lse = Tensor::empty({x.size(0)}, logits.dtype());
+  f.loss = mean_row_loss(x, t, f.lse, f.counted, options);
+  return f;
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
@@ -151,14 +180,21 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   const int64_t rows = target.numel(), classes = class_count(logits);
   const Tensor x = logits_as_rows(logits, rows);  // (M, C)
   const Tensor t = target.contiguous();           // (M) in row-major order
-  const int64_t counted = count_targets(t, classes, options, logits, target);
-  const Tensor lse = Tensor::empty({rows}, logits.dtype());
-  Tensor out = mean_row_loss(x, t, lse, counted, options);
+  const cuda_nn_kernels::CrossEntropyForward f =
+      cuda_kernels::on_cuda(logits) ? cross_entropy_cuda(x, t, classes, options, logits, target)
+                                    : cross_entropy_cpu(x, t, classes, options, logits, target);
   // Per row, with p = softmax(x): d(-log p_t)/dx_c = p_c - [c = t] and
   // d(mean_k -log p_k)/dx_c = p_c - 1/C, so the smoothed row loss has gradient
   // p - (1 - eps) onehot(t) - eps/C; the mean scales it by 1/count, ignored rows get 0.
-  return record("cross_entropy", out, {logits},
-                [x, t, lse, counted, options, shape = logits.shape()](const Tensor& g) {
+  // On a device the kernel reads the scale g / count from the device.
+  return record("cross_entropy", f.loss, {logits},
+                [x, t, lse = f.lse, status = f.status, counted = f.counted, options,
+                 shape = logits.shape()](const Tensor& g) {
+                  if (cuda_kernels::on_cuda(x))
+                    return Grads{rows_as_logits(
+                        cuda_nn_kernels::cross_entropy_backward(x, t, lse, status, g, options.ignore_index,
+                                                                options.label_smoothing),
+                        shape)};
                   const double scale = counted > 0 ? g.item() / static_cast<double>(counted) : 0;
                   return Grads{rows_as_logits(cross_entropy_grad(x, t, lse, scale, options), shape)};
                 });
@@ -195,9 +231,10 @@ namespace {
 // samples make ignore_index hits. with_targets_set_torch is the same in PyTorch.
 Tensor with_targets_set(const Tensor& target, const std::vector<int64_t>& positions,
                         int64_t value) {
-  Tensor t = target.clone();
+  // Set on the host, then back to the target's device (the samples also run on cuda).
+  Tensor t = target.to(Device::cpu()).clone();
   for (int64_t p : positions) t.data<int64_t>()[p] = value;
-  return t;
+  return t.to(target.device());
 }
 
 std::string with_targets_set_torch(const std::vector<int64_t>& positions, int64_t value) {

@@ -4,6 +4,8 @@
 
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_nn_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -23,7 +25,8 @@ struct Rows {
 // defined, have that shape too.
 Rows check_layer_norm_args(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                            const Tensor& bias) {
-  check_cpu(x, "layer_norm");
+  // A device input goes to the CUDA kernels (cuda_nn_kernels.h), its parameters with it.
+  if (!cuda_kernels::on_cuda(x)) check_cpu(x, "layer_norm");
   const auto k = static_cast<int64_t>(normalized_shape.size());
   TORUS_CHECK(k >= 1, "layer_norm: normalized_shape is empty (input {}); give at least one dim",
               x.shape_str());
@@ -33,7 +36,10 @@ Rows check_layer_norm_args(const Tensor& x, const Shape& normalized_shape, const
               shape_str(normalized_shape), x.shape_str());
   for (const auto& [param, name] : {std::pair{&weight, "weight"}, std::pair{&bias, "bias"}}) {
     if (!param->defined()) continue;
-    check_cpu(*param, "layer_norm");
+    if (cuda_kernels::on_cuda(x))
+      check_same_device(x, *param, "layer_norm");
+    else
+      check_cpu(*param, "layer_norm");
     check_same_dtype(x, *param, "layer_norm");
     TORUS_CHECK(param->shape() == normalized_shape,
                 "layer_norm: {} of shape {} does not match normalized_shape {}", name,
@@ -55,6 +61,38 @@ Tensor contiguous_or_undefined(const Tensor& t) {
   return t.defined() ? t.detach().contiguous() : Tensor();
 }
 
+// The forward on the cpu: y, and each row's mean and 1/std for the backward.
+cuda_nn_kernels::LayerNormForward layer_norm_cpu(const Tensor& input, const Tensor& w, const Tensor& b,
+                                                 const Rows& rows, double eps) {
+  Tensor y = Tensor::empty(input.shape(), input.dtype());
+  Tensor mean = Tensor::empty({rows.count}, input.dtype());
+  Tensor rstd = Tensor::empty({rows.count}, input.dtype());
+  dispatch_floating(input.dtype(), "layer_norm", [&]<class T>() {
+    cpu::layer_norm_forward(input.data<T>(), data_or_null<T>(w), data_or_null<T>(b), y.data<T>(),
+                            mean.data<T>(), rstd.data<T>(), rows.count, rows.size,
+                            static_cast<T>(eps));
+  });
+  return {y, mean, rstd};
+}
+
+// dx, dw, db (those wanted) on the cpu from the upstream gradient g.
+cuda_nn_kernels::LayerNormGrads layer_norm_backward_cpu(const Tensor& input, const Tensor& w,
+                                                        const Tensor& mean, const Tensor& rstd,
+                                                        const Tensor& g, const Rows& rows,
+                                                        cuda_nn_kernels::LayerNormWanted wanted,
+                                                        const Shape& normalized_shape) {
+  const Tensor upstream = g.contiguous();
+  Tensor dx = wanted.x ? Tensor::empty(input.shape(), input.dtype()) : Tensor();
+  Tensor dw = wanted.weight ? Tensor::empty(normalized_shape, input.dtype()) : Tensor();
+  Tensor db = wanted.bias ? Tensor::empty(normalized_shape, input.dtype()) : Tensor();
+  dispatch_floating(input.dtype(), "layer_norm backward", [&]<class T>() {
+    cpu::layer_norm_backward(input.data<T>(), upstream.data<T>(), data_or_null<T>(w),
+                             mean.data<T>(), rstd.data<T>(), data_or_null<T>(dx),
+                             data_or_null<T>(dw), data_or_null<T>(db), rows.count, rows.size);
+  });
+  return {dx, dw, db};
+}
+
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
@@ -63,14 +101,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   const Rows rows = check_layer_norm_args(x, normalized_shape, weight, bias);
   const Tensor input = x.detach().contiguous();
   const Tensor w = contiguous_or_undefined(weight), b = contiguous_or_undefined(bias);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor mean = Tensor::empty({rows.count}, x.dtype());
-  Tensor rstd = Tensor::empty({rows.count}, x.dtype());
-  dispatch_floating(x.dtype(), "layer_norm", [&]<class T>() {
-    cpu::layer_norm_forward(input.data<T>(), data_or_null<T>(w), data_or_null<T>(b), y.data<T>(),
-                            mean.data<T>(), rstd.data<T>(), rows.count, rows.size,
-                            static_cast<T>(eps));
-  });
+  const cuda_nn_kernels::LayerNormForward f =
+      cuda_kernels::on_cuda(x)
+          ? cuda_nn_kernels::layer_norm_forward(input, w, b, rows.count, rows.size, eps)
+          : layer_norm_cpu(input, w, b, rows, eps);
+  const Tensor y = f.y, mean = f.mean, rstd = f.rstd;
   // y = xhat * w + b with xhat = (x - mean) rstd over each row of D values. Then
   // dw = Σ_rows g xhat and db = Σ_rows g. For x, with gw = g * w:
   // dxhat_j/dx_i = rstd (δ_ij - 1/D - xhat_i xhat_j / D) (the mean and the variance both
@@ -80,17 +115,14 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
       [input, w, mean, rstd, rows, normalized_shape, x_grad = x.requires_grad(),
        w_grad = weight.defined() && weight.requires_grad(),
        b_grad = bias.defined() && bias.requires_grad()](const Tensor& g) {
-        const Tensor upstream = g.contiguous();
-        Tensor dx = x_grad ? Tensor::empty(input.shape(), input.dtype()) : Tensor();
-        Tensor dw = w_grad ? Tensor::empty(normalized_shape, input.dtype()) : Tensor();
-        Tensor db = b_grad ? Tensor::empty(normalized_shape, input.dtype()) : Tensor();
-        dispatch_floating(input.dtype(), "layer_norm backward", [&]<class T>() {
-          cpu::layer_norm_backward(input.data<T>(), upstream.data<T>(), data_or_null<T>(w),
-                                   mean.data<T>(), rstd.data<T>(), data_or_null<T>(dx),
-                                   data_or_null<T>(dw), data_or_null<T>(db), rows.count,
-                                   rows.size);
-        });
-        return Grads{dx, dw, db};
+        const cuda_nn_kernels::LayerNormWanted wanted{x_grad, w_grad, b_grad};
+        const cuda_nn_kernels::LayerNormGrads d =
+            cuda_kernels::on_cuda(input)
+                ? cuda_nn_kernels::layer_norm_backward(input, w, mean, rstd, g, rows.count,
+                                                       rows.size, wanted, normalized_shape)
+                : layer_norm_backward_cpu(input, w, mean, rstd, g, rows, wanted,
+                                          normalized_shape);
+        return Grads{d.dx, d.dw, d.db};
       });
 }
 

@@ -5,6 +5,7 @@
 #include "framework/profile/profiler.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -63,14 +64,18 @@ Tensor sum_kernel(const Tensor& x, const std::vector<int64_t>& dims) {
     for (int64_t d = d1 + 1; d < static_cast<int64_t>(shape.size()); ++d) inner *= shape[d];
     Shape out_shape = shape;
     for (int64_t d = d0; d <= d1; ++d) out_shape[d] = 1;
-    Tensor out = Tensor::empty(out_shape, current.dtype());
-    dispatch_floating(current.dtype(), "sum", [&]<class T>() {
-      if (reduce == 0) {
-        out.fill_(0.0);
-      } else {
-        cpu::sum_middle(current.data<T>(), out.data<T>(), outer, reduce, inner);
-      }
-    });
+    Tensor out = Tensor::empty(out_shape, current.dtype(), current.device());
+    if (cuda_kernels::on_cuda(current)) {
+      cuda_kernels::sum_middle(current, out, outer, reduce, inner);
+    } else {
+      dispatch_floating(current.dtype(), "sum", [&]<class T>() {
+        if (reduce == 0) {
+          out.fill_(0.0);
+        } else {
+          cpu::sum_middle(current.data<T>(), out.data<T>(), outer, reduce, inner);
+        }
+      });
+    }
     current = out;
     i = first;
   }
@@ -86,7 +91,6 @@ Tensor expand_reduced(const Tensor& g, const Shape& shape, const std::vector<int
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   TORUS_PROFILE_OP("sum");
-  check_cpu(x, "sum");
   const auto dims = normalize_dims(dims_in, x.dim(), "sum");
   Tensor out = sum_kernel(x, dims);
   if (!keepdim) out = out.detach().view(dropped_shape(x.shape(), dims));

@@ -2,6 +2,8 @@
 // cheapest written in it.
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_nn_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -12,8 +14,18 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
+// The CUDA kernels run over the last dim only: another dim is swapped with the last one
+// before (and after, a copy each way), so every dim still has a device path.
+Tensor dim_to_last(const Tensor& t, int64_t dim) {
+  const Tensor d = t.detach();
+  return dim == d.dim() - 1 || d.dim() == 0 ? d : d.transpose(dim, d.dim() - 1);
+}
+Tensor last_to_dim(const Tensor& t, int64_t dim) { return dim_to_last(t, dim).contiguous(); }
+
 // x of any shape, `dim` already wrapped; the result is contiguous.
 Tensor softmax_forward(const Tensor& x, int64_t dim, bool log, std::string_view op) {
+  if (cuda_kernels::on_cuda(x))
+    return last_to_dim(cuda_nn_kernels::softmax_last(dim_to_last(x, dim), log, op), dim);
   check_cpu(x, op);
   const Tensor input = x.detach().contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
@@ -27,6 +39,9 @@ Tensor softmax_forward(const Tensor& x, int64_t dim, bool log, std::string_view 
 // The input gradient from the saved output y and the upstream gradient g.
 Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t dim, bool log,
                         std::string_view op) {
+  if (cuda_kernels::on_cuda(y))
+    return last_to_dim(
+        cuda_nn_kernels::softmax_last_backward(dim_to_last(y, dim), dim_to_last(g, dim), log, op), dim);
   const Tensor upstream = g.contiguous();
   Tensor gx = Tensor::empty(y.shape(), y.dtype());
   const AxisLayout axis = axis_layout(y.shape(), dim);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "framework/ops/cuda_kernels.h"
 #include "framework/optim/fused_updates.h"
 #include "framework/tensor/dtype.h"
 
@@ -53,7 +54,7 @@ void Adam::configure() {
 
 Tensor Adam::initial_state(size_t field, const Tensor& param) const {
   if (field == kStep) return Tensor::zeros({}, DType::i64);
-  return Tensor::zeros(param.shape(), param.dtype());
+  return Tensor::zeros(param.shape(), param.dtype(), param.device());
 }
 
 void Adam::step() {
@@ -67,6 +68,13 @@ void Adam::step() {
     // Scalars in double, as Python computes them, then rounded once to the parameter's dtype.
     const double step_size = lr_ / (1.0 - std::pow(o.beta1, static_cast<double>(t)));
     const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(t)));
+    if (cuda_kernels::on_cuda(p)) {
+      // The fused AdamW kernel; Adam's L2 term and AMSGrad have none on a device yet.
+      TORUS_CHECK(decoupled_ && !o.amsgrad, "{}{}: no CUDA kernel yet for parameters on {} (AdamW without amsgrad has one)",
+                  decoupled_ ? "AdamW" : "Adam", o.amsgrad ? " with amsgrad" : "", p.device().str());
+      cuda_kernels::adamw(p, g.contiguous(), s[kExpAvg], s[kExpAvgSq], {lr_, o.beta1, o.beta2, o.eps, o.weight_decay, t});
+      continue;
+    }
     dispatch_floating(p.dtype(), decoupled_ ? "AdamW" : "Adam", [&]<class T>() {
       const fused::AdamScalars<T> scalars{static_cast<T>(o.beta1),
                                           static_cast<T>(1.0 - o.beta1),

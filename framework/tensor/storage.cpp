@@ -2,14 +2,12 @@
 #include "framework/tensor/storage.h"
 
 #include "framework/tensor/allocator.h"
-#include "kernels/common/error.h"
+#include "framework/tensor/device_backend.h"
 
 namespace torus {
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  if (!device.is_cpu())
-    throw NotImplementedError(
-        fmt::format("device {}: this build has no CUDA backend yet", device.str()));
+  if (!device.is_cpu()) return device_backend::allocate(nbytes, device);
   void* data = HostAllocator::instance().allocate(nbytes);
   return std::make_shared<Storage>(data, nbytes, device,
                                    [](void* p) { HostAllocator::instance().deallocate(p); });

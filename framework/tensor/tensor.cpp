@@ -7,6 +7,7 @@
 
 #include "framework/autograd/node.h"
 #include "framework/tensor/convert.h"
+#include "framework/tensor/device_backend.h"
 #include "framework/tensor/iteration.h"
 #include "framework/tensor/random.h"
 
@@ -189,11 +190,13 @@ std::string Tensor::shape_str() const { return torus::shape_str(shape()); }
 double Tensor::item() const {
   TORUS_CHECK(numel() == 1, "item: tensor of shape {} has {} elements, not 1", shape_str(),
               numel());
+  if (!device().is_cpu()) return to(Device::cpu()).item();
   return dispatch_all(dtype(), [&]<class T>() { return convert<double>(*static_cast<T*>(raw_data())); });
 }
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+  if (!device().is_cpu()) return to(Device::cpu()).to_vector<T>();
   Tensor c = to(dtype_of<T>).contiguous();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
@@ -217,10 +220,10 @@ std::string Tensor::str() const {
 // ---- Copies ----
 
 void Tensor::copy_(const Tensor& src) const {
-  TORUS_CHECK(device().is_cpu() && src.device().is_cpu(), "copy_: only cpu tensors for now");
   Shape target = broadcast_shapes({shape(), src.shape()}, "copy_");
   TORUS_CHECK(target == shape(), "copy_: source of shape {} does not broadcast to {}",
               src.shape_str(), shape_str());
+  if (!device().is_cpu() || !src.device().is_cpu()) return device_backend::copy(*this, src);
   auto loop = loop_shape<2>(*this, {&src});
   dispatch_all(dtype(), [&]<class To>() {
     dispatch_all(src.dtype(), [&]<class From>() {
@@ -231,6 +234,7 @@ void Tensor::copy_(const Tensor& src) const {
 }
 
 void Tensor::fill_(double value) const {
+  if (!device().is_cpu()) return device_backend::fill(*this, value);
   dispatch_all(dtype(), [&]<class T>() {
     const T v = convert<T>(value);
     auto loop = loop_shape<2>(*this, {this});
@@ -257,6 +261,16 @@ Tensor Tensor::to(DType target) const {
   if (!is_floating(target) || !is_floating(dtype())) return out;
   const DType source = dtype();
   return record("to", out, {*this},
+                [source](const Tensor& g) { return std::vector<Tensor>{g.to(source)}; });
+}
+
+Tensor Tensor::to(Device target) const {
+  if (target == device()) return *this;
+  Tensor out = empty(shape(), dtype(), target);
+  out.copy_(*this);
+  if (!is_floating(dtype())) return out;
+  const Device source = device();
+  return record("to_device", out, {*this},
                 [source](const Tensor& g) { return std::vector<Tensor>{g.to(source)}; });
 }
 

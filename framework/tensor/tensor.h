@@ -88,11 +88,15 @@ class Tensor {
   std::string shape_str() const;
   std::string str() const;  // values, for debugging and error messages
 
-  // Pointer to the first element (offset applied). T must match dtype.
+  // Pointer to the first element (offset applied), for host code: T must match dtype and
+  // the tensor must be on the cpu (a device tensor's memory is reached through raw_data()
+  // by the device's own kernels, or copied with to(Device::cpu())).
   template <class T>
   T* data() const {
     TORUS_CHECK(dtype_of<T> == dtype(), "data<{}>() on a tensor of dtype {}",
                 dtype_name(dtype_of<T>), dtype_name(dtype()));
+    TORUS_CHECK(device().is_cpu(), "data<{}>() on a tensor on {}: host code reads device tensors through .to(cpu)",
+                dtype_name(dtype()), device().str());
     return static_cast<T*>(raw_data());
   }
   void* raw_data() const {
@@ -126,6 +130,10 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
+  // A copy on `device` (this tensor itself when already there). Recorded by autograd: the
+  // gradient goes back to this tensor's device. Host-to-device returns once the host's
+  // values are staged; device-to-host once the values have arrived.
+  Tensor to(Device device) const;
   // Copies src (broadcast to this shape, converted to this dtype) into this tensor, in place.
   // Not recorded by autograd.
   void copy_(const Tensor& src) const;

@@ -1,0 +1,197 @@
+// cuda_kernels.h on the CUDA backend: tensors to device pointers, layouts, the launch.
+#include "framework/ops/cuda_kernels.h"
+
+#include <optional>
+
+#include "framework/tensor/iteration.h"
+#include "framework/tensor/tensor.h"
+#include "kernels/cuda/adamw.h"
+#include "kernels/cuda/broadcast.h"
+#include "kernels/cuda/device_context.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/reduce_dim.h"
+#include "kernels/cuda/unary.h"
+#include "kernels/cuda/where.h"
+
+namespace torus::cuda_kernels {
+namespace {
+
+// The context of t's device, made current on this thread.
+cuda::DeviceContext& context_of(const Tensor& t) {
+  cuda::DeviceContext& ctx = cuda::device_context(t.device().index);
+  ctx.make_current();
+  return ctx;
+}
+
+void check_f32(const Tensor& t, std::string_view op) {
+  if (t.dtype() != DType::f32)
+    throw NotImplementedError(
+        fmt::format("{}: no CUDA kernel for dtype {} yet (f32 only); convert with .to(DType::f32)", op,
+                    dtype_name(t.dtype())));
+}
+
+// b on a's device: itself, or a cpu scalar moved there.
+Tensor operand_on(const Tensor& b, const Tensor& a, std::string_view op) {
+  if (b.device() == a.device()) return b;
+  if (b.device().is_cpu() && b.dim() == 0) return b.to(a.device());
+  throw ValueError(fmt::format("{}: operands on different devices ({} and {}); move one with .to()", op,
+                               a.device().str(), b.device().str()));
+}
+
+cuda::BinaryOp binary_op(Binary op) {
+  switch (op) {
+    case Binary::add: return cuda::BinaryOp::add;
+    case Binary::sub: return cuda::BinaryOp::sub;
+    case Binary::mul: return cuda::BinaryOp::mul;
+    case Binary::div: return cuda::BinaryOp::div;
+  }
+  throw ValueError("unknown binary op");
+}
+
+}  // namespace
+
+Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in, std::string_view name) {
+  const Tensor a = a_in.contiguous(), b = operand_on(b_in, a_in, name).contiguous();
+  check_f32(a, name);
+  check_f32(b, name);
+  const cuda::BroadcastLayout layout = cuda::broadcast_layout(a.shape(), b.shape());
+  const std::vector<int64_t> shape = cuda::broadcast_shape(a.shape(), b.shape());
+  Tensor out = Tensor::empty(Shape(shape.begin(), shape.end()), DType::f32, a.device());
+  cuda::DeviceContext& ctx = context_of(a);
+  cuda::binary_forward(binary_op(op), static_cast<const float*>(a.raw_data()), static_cast<const float*>(b.raw_data()),
+                       static_cast<float*>(out.raw_data()), layout, ctx.compute_stream());
+  return out;
+}
+
+namespace {
+
+cuda::UnaryOp unary_op(Unary op) {
+  switch (op) {
+    case Unary::exp: return cuda::UnaryOp::exp;
+    case Unary::log: return cuda::UnaryOp::log;
+    case Unary::sqrt: return cuda::UnaryOp::sqrt;
+    case Unary::rsqrt: return cuda::UnaryOp::rsqrt;
+    case Unary::abs: return cuda::UnaryOp::abs;
+    case Unary::tanh: return cuda::UnaryOp::tanh;
+    case Unary::sigmoid: return cuda::UnaryOp::sigmoid;
+    case Unary::relu: return cuda::UnaryOp::relu;
+    case Unary::sign: return cuda::UnaryOp::sign;
+    case Unary::square: return cuda::UnaryOp::square;
+  }
+  throw ValueError("unknown unary op");
+}
+
+cuda::UnaryBackward unary_grad(UnaryGrad op) {
+  switch (op) {
+    case UnaryGrad::relu: return cuda::UnaryBackward::relu;
+    case UnaryGrad::tanh: return cuda::UnaryBackward::tanh;
+    case UnaryGrad::sigmoid: return cuda::UnaryBackward::sigmoid;
+  }
+  throw ValueError("unknown unary gradient");
+}
+
+}  // namespace
+
+Tensor unary(Unary op, const Tensor& x_in, std::string_view name) {
+  check_f32(x_in, name);
+  const Tensor x = x_in.contiguous();
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  cuda::unary_forward(unary_op(op), static_cast<const float*>(x.raw_data()), static_cast<float*>(y.raw_data()),
+                      x.numel(), context_of(x).compute_stream());
+  return y;
+}
+
+Tensor unary_backward(UnaryGrad op, const Tensor& saved_in, const Tensor& grad_in, std::string_view name) {
+  check_f32(saved_in, name);
+  check_f32(grad_in, name);
+  const Tensor saved = saved_in.contiguous(), grad = operand_on(grad_in, saved_in, name).contiguous();
+  TORUS_CHECK(saved.shape() == grad.shape(), "{} backward: gradient {} for a tensor of shape {}", name,
+              grad.shape_str(), saved.shape_str());
+  Tensor out = Tensor::empty(saved.shape(), DType::f32, saved.device());
+  cuda::unary_backward(unary_grad(op), static_cast<const float*>(saved.raw_data()),
+                       static_cast<const float*>(grad.raw_data()), static_cast<float*>(out.raw_data()), saved.numel(),
+                       context_of(saved).compute_stream());
+  return out;
+}
+
+Tensor where(const Tensor& condition_in, const Tensor& a_in, const Tensor& b_in) {
+  const Device device = on_cuda(a_in) ? a_in.device() : b_in.device();
+  const Tensor& anchor = on_cuda(a_in) ? a_in : b_in;
+  const Tensor a = operand_on(a_in, anchor, "where").contiguous(), b = operand_on(b_in, anchor, "where").contiguous();
+  check_f32(a, "where");
+  check_f32(b, "where");
+  TORUS_CHECK(condition_in.dtype() == DType::u8, "where: condition must be a u8 mask, got {}",
+              dtype_name(condition_in.dtype()));
+  // A cpu mask (a module's constant, such as attention's causal mask) is copied over.
+  const Tensor condition = (condition_in.device() == device ? condition_in : condition_in.to(device)).contiguous();
+  Shape shape = broadcast_shapes({condition.shape(), a.shape(), b.shape()}, "where");
+  const cuda::WhereLayout layout = cuda::where_layout(shape, condition.shape(), a.shape(), b.shape());
+  Tensor out = Tensor::empty(shape, DType::f32, device);
+  cuda::where_forward(static_cast<const uint8_t*>(condition.raw_data()), static_cast<const float*>(a.raw_data()),
+                      static_cast<const float*>(b.raw_data()), static_cast<float*>(out.raw_data()), layout,
+                      context_of(out).compute_stream());
+  return out;
+}
+
+namespace {
+
+// The common step of `offsets` if they step evenly (offsets[e] == e * step), else nullopt.
+std::optional<int64_t> even_step(const std::vector<int64_t>& offsets) {
+  const int64_t step = offsets.size() > 1 ? offsets[1] - offsets[0] : 0;
+  for (size_t e = 0; e < offsets.size(); ++e)
+    if (offsets[e] != static_cast<int64_t>(e) * step) return std::nullopt;
+  return step;
+}
+
+}  // namespace
+
+void gemm(const GemmCall& call, const Tensor& a, const std::vector<int64_t>& a_offsets, const Tensor& b,
+          const std::vector<int64_t>& b_offsets, double beta, const Tensor& out) {
+  check_f32(a, "matmul");
+  check_f32(b, "matmul");
+  if (b.device() != a.device() || out.device() != a.device())
+    throw ValueError(fmt::format("matmul: operands on different devices ({} and {}); move one with .to()",
+                                 a.device().str(), b.device().str()));
+  cuda::DeviceContext& ctx = context_of(a);
+  const cuda::GemmShape shape{call.trans_a, call.trans_b, call.m, call.n, call.k, call.lda, call.ldb, call.n};
+  const auto* pa = static_cast<const float*>(a.raw_data());
+  const auto* pb = static_cast<const float*>(b.raw_data());
+  auto* pc = static_cast<float*>(out.raw_data());
+  const auto step_a = even_step(a_offsets), step_b = even_step(b_offsets);
+  const auto entries = static_cast<int64_t>(a_offsets.size());
+  if (entries > 1 && step_a && step_b) {
+    cuda::gemm_strided_batched(ctx.blas(), shape, {entries, *step_a, *step_b, call.m * call.n}, 1.0f, pa, pb,
+                               static_cast<float>(beta), pc);
+    return;
+  }
+  for (int64_t e = 0; e < entries; ++e)
+    cuda::gemm(ctx.blas(), shape, 1.0f, pa + a_offsets[static_cast<size_t>(e)],
+               pb + b_offsets[static_cast<size_t>(e)], static_cast<float>(beta), pc + e * call.m * call.n);
+}
+
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+           const AdamWScalars& scalars) {
+  for (const Tensor* t : {&param, &grad, &exp_avg, &exp_avg_sq}) {
+    check_f32(*t, "AdamW");
+    TORUS_CHECK(t->device() == param.device() && t->is_contiguous() && t->numel() == param.numel(),
+                "AdamW: parameter, gradient and moments must be contiguous tensors of {} elements on {}",
+                param.numel(), param.device().str());
+  }
+  cuda::DeviceContext& ctx = context_of(param);
+  const cuda::AdamWStep step{static_cast<float>(scalars.lr), static_cast<float>(scalars.beta1),
+                             static_cast<float>(scalars.beta2), static_cast<float>(scalars.eps),
+                             static_cast<float>(scalars.weight_decay), scalars.step};
+  cuda::adamw_step(static_cast<float*>(param.raw_data()), static_cast<const float*>(grad.raw_data()),
+                   static_cast<float*>(exp_avg.raw_data()), static_cast<float*>(exp_avg_sq.raw_data()), param.numel(),
+                   step, ctx.compute_stream());
+}
+
+void sum_middle(const Tensor& in, const Tensor& out, int64_t outer, int64_t size, int64_t inner) {
+  check_f32(in, "sum");
+  cuda::DeviceContext& ctx = context_of(in);
+  cuda::reduce_dim_forward(static_cast<const float*>(in.raw_data()), static_cast<float*>(out.raw_data()), nullptr,
+                           outer, size, inner, cuda::ReduceDimOp::sum, ctx.compute_stream());
+}
+
+}  // namespace torus::cuda_kernels

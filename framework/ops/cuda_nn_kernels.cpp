@@ -1,0 +1,229 @@
+// cuda_nn_kernels.h on the CUDA backend: tensors to device pointers, the launch. The
+// launchers of kernels/cuda/ check their own CUDA calls; what is checked here is what the
+// tensors must be for them (f32, contiguous, on one device, i64 indices).
+#include "framework/ops/cuda_nn_kernels.h"
+
+#include "framework/tensor/tensor.h"
+#include "kernels/cuda/bias_gelu.h"
+#include "kernels/cuda/cross_entropy.h"
+#include "kernels/cuda/device_context.h"
+#include "kernels/cuda/dropout.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/softmax.h"
+
+namespace torus::cuda_nn_kernels {
+namespace {
+
+// The compute stream of t's device, with the device made current on this thread.
+cudaStream_t stream_of(const Tensor& t) {
+  cuda::DeviceContext& ctx = cuda::device_context(t.device().index);
+  ctx.make_current();
+  return ctx.compute_stream();
+}
+
+void check_f32(const Tensor& t, std::string_view op) {
+  if (t.dtype() != DType::f32)
+    throw NotImplementedError(
+        fmt::format("{}: no CUDA kernel for dtype {} yet (f32 only); convert with .to(DType::f32)", op,
+                    dtype_name(t.dtype())));
+}
+
+void check_on(const Tensor& t, const Tensor& x, std::string_view op) {
+  if (t.device() != x.device())
+    throw ValueError(fmt::format("{}: operands on different devices ({} and {}); move one with .to()", op,
+                                 x.device().str(), t.device().str()));
+}
+
+// t as a contiguous f32 tensor on x's device; a 0-dim cpu tensor (an upstream scalar
+// gradient) is moved there.
+Tensor f32_on(const Tensor& t, const Tensor& x, std::string_view op) {
+  const Tensor moved = t.device().is_cpu() && t.dim() == 0 ? t.to(x.device()) : t;
+  check_on(moved, x, op);
+  check_f32(moved, op);
+  return moved.contiguous();
+}
+
+// Class or token indices as contiguous i64 on x's device (the kernels read i64 only).
+Tensor index_i64(const Tensor& t, const Tensor& x, std::string_view op) {
+  check_on(t, x, op);
+  if (t.dtype() == DType::i64) return t.contiguous();
+  if (t.dtype() == DType::i32) return t.to(DType::i64).contiguous();
+  throw ValueError(fmt::format("{}: indices must be i64 or i32, got {}", op, dtype_name(t.dtype())));
+}
+
+const float* in(const Tensor& t) { return static_cast<const float*>(t.raw_data()); }
+float* out(const Tensor& t) { return static_cast<float*>(t.raw_data()); }
+float* out_or_null(const Tensor& t) { return t.defined() ? out(t) : nullptr; }
+
+// A tensor of x's shape, dtype and device, uninitialized.
+Tensor empty_like(const Tensor& x) { return Tensor::empty(x.shape(), x.dtype(), x.device()); }
+
+// x (any shape) as rows of its last dim: (numel / C, C); a 0-dim tensor is one element.
+int64_t last_dim(const Tensor& x) { return x.dim() == 0 ? 1 : x.shape().back(); }
+int64_t row_count(const Tensor& x) { return last_dim(x) == 0 ? 0 : x.numel() / last_dim(x); }
+
+// An affine parameter, or `fill` (1 for weight, 0 for bias) where it is undefined: the
+// kernels always read both.
+Tensor param_or(const Tensor& p, double fill, int64_t cols, const Tensor& x) {
+  if (!p.defined()) return Tensor::full({cols}, fill, DType::f32, x.device());
+  return f32_on(p, x, "layer_norm");
+}
+
+}  // namespace
+
+Tensor softmax_last(const Tensor& x_in, bool log, std::string_view op) {
+  check_f32(x_in, op);
+  const Tensor x = x_in.contiguous();
+  Tensor y = empty_like(x);
+  if (x.numel() == 0) return y;  // the kernel needs a row of at least one element
+  cuda::softmax_forward(in(x), out(y), row_count(x), last_dim(x), log, stream_of(x));
+  return y;
+}
+
+Tensor softmax_last_backward(const Tensor& y_in, const Tensor& g_in, bool log, std::string_view op) {
+  check_f32(y_in, op);
+  const Tensor y = y_in.contiguous();
+  const Tensor g = f32_on(g_in, y, op);
+  Tensor gx = empty_like(y);
+  if (y.numel() == 0) return gx;
+  cuda::softmax_backward(in(y), in(g), out(gx), row_count(y), last_dim(y), log, stream_of(y));
+  return gx;
+}
+
+LayerNormForward layer_norm_forward(const Tensor& x_in, const Tensor& weight, const Tensor& bias, int64_t rows,
+                                    int64_t cols, double eps) {
+  check_f32(x_in, "layer_norm");
+  const Tensor x = x_in.contiguous();
+  LayerNormForward f{empty_like(x), Tensor::empty({rows}, DType::f32, x.device()),
+                     Tensor::empty({rows}, DType::f32, x.device())};
+  if (rows == 0 || cols == 0) return f;  // nothing to normalize; the kernel needs cols >= 1
+  const Tensor w = param_or(weight, 1.0, cols, x), b = param_or(bias, 0.0, cols, x);
+  cuda::layer_norm_forward(in(x), in(w), in(b), out(f.y), out(f.mean), out(f.rstd), rows, cols,
+                           static_cast<float>(eps), stream_of(x));
+  return f;
+}
+
+LayerNormGrads layer_norm_backward(const Tensor& x_in, const Tensor& weight, const Tensor& mean_in,
+                                   const Tensor& rstd_in, const Tensor& g_in, int64_t rows, int64_t cols,
+                                   LayerNormWanted wanted, const Shape& param_shape) {
+  check_f32(x_in, "layer_norm backward");
+  const Tensor x = x_in.contiguous(), mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
+  const Tensor g = f32_on(g_in, x, "layer_norm backward");
+  const Device device = x.device();
+  LayerNormGrads grads;
+  if (wanted.x) grads.dx = empty_like(x);
+  if (rows == 0 || cols == 0) {  // empty sums: zero parameter gradients, as the cpu
+    if (wanted.weight) grads.dw = Tensor::zeros(param_shape, DType::f32, device);
+    if (wanted.bias) grads.db = Tensor::zeros(param_shape, DType::f32, device);
+    return grads;
+  }
+  if (wanted.weight) grads.dw = Tensor::empty(param_shape, DType::f32, device);
+  if (wanted.bias) grads.db = Tensor::empty(param_shape, DType::f32, device);
+  const Tensor w = param_or(weight, 1.0, cols, x);
+  cuda::layer_norm_backward(in(x), in(w), in(mean), in(rstd), in(g), out_or_null(grads.dx), out_or_null(grads.dw),
+                            out_or_null(grads.db), rows, cols, stream_of(x));
+  return grads;
+}
+
+// GELU is the fused bias-GELU kernel with a zero bias over the last dim.
+Tensor gelu(const Tensor& x_in, bool tanh_approximation) {
+  check_f32(x_in, "gelu");
+  const Tensor x = x_in.contiguous();
+  Tensor y = empty_like(x);
+  if (x.numel() == 0) return y;
+  const Tensor zero_bias = Tensor::zeros({last_dim(x)}, DType::f32, x.device());
+  cuda::bias_gelu_forward(in(x), in(zero_bias), out(y), row_count(x), last_dim(x), tanh_approximation,
+                          stream_of(x));
+  return y;
+}
+
+Tensor gelu_backward(const Tensor& x_in, const Tensor& g_in, bool tanh_approximation) {
+  check_f32(x_in, "gelu backward");
+  const Tensor x = x_in.contiguous();  // the op saves its input as given, maybe strided
+  const Tensor g = f32_on(g_in, x, "gelu backward");
+  Tensor gx = empty_like(x);
+  if (x.numel() == 0) return gx;
+  const Tensor zero_bias = Tensor::zeros({last_dim(x)}, DType::f32, x.device());
+  // No dbias wanted: no workspace either.
+  cuda::bias_gelu_backward(in(x), in(zero_bias), in(g), out(gx), nullptr, nullptr, row_count(x), last_dim(x),
+                           tanh_approximation, stream_of(x));
+  return gx;
+}
+
+CrossEntropyForward cross_entropy_forward(const Tensor& x_in, const Tensor& t, int64_t ignore_index,
+                                          double smoothing) {
+  check_f32(x_in, "cross_entropy");
+  const Tensor x = x_in.contiguous();
+  const Tensor target = index_i64(t, x, "cross_entropy");
+  const int64_t rows = x.size(0), classes = x.size(1);
+  const Device device = x.device();
+  CrossEntropyForward f;
+  f.loss = Tensor::empty({}, DType::f32, device);
+  f.lse = Tensor::empty({rows}, DType::f32, device);
+  f.status = Tensor::empty({2}, DType::i64, device);
+  const Tensor row_loss = Tensor::empty({rows}, DType::f32, device);
+  cuda::cross_entropy_forward(in(x), static_cast<const int64_t*>(target.raw_data()), out(f.lse), out(row_loss),
+                              out(f.loss), static_cast<int64_t*>(f.status.raw_data()), rows, classes, ignore_index,
+                              static_cast<float>(smoothing), stream_of(x));
+  // Copied back (a wait) so an invalid target throws here, as on the cpu.
+  const std::vector<int64_t> status = f.status.to_vector<int64_t>();
+  f.counted = status[0];
+  f.first_invalid = status[1];
+  return f;
+}
+
+Tensor cross_entropy_backward(const Tensor& x_in, const Tensor& t, const Tensor& lse, const Tensor& status,
+                              const Tensor& g_in, int64_t ignore_index, double smoothing) {
+  const Tensor x = x_in.contiguous();
+  const Tensor target = index_i64(t, x, "cross_entropy backward");
+  const Tensor g = f32_on(g_in, x, "cross_entropy backward");
+  Tensor grad = empty_like(x);
+  // The scale (g / count) is read on the device: nothing waits on the host.
+  cuda::cross_entropy_backward(in(x), static_cast<const int64_t*>(target.raw_data()), in(lse), in(g),
+                               static_cast<const int64_t*>(status.raw_data()), out(grad), x.size(0), x.size(1),
+                               ignore_index, static_cast<float>(smoothing), stream_of(x));
+  return grad;
+}
+
+EmbeddingForward embedding(const Tensor& index_in, const Tensor& weight_in) {
+  check_f32(weight_in, "embedding");
+  const Tensor weight = weight_in.contiguous();
+  const Tensor index = index_i64(index_in, weight, "embedding");
+  const int64_t n = index.numel(), vocab = weight.size(0), dim = weight.size(1);
+  EmbeddingForward f{Tensor::empty({n, dim}, DType::f32, weight.device())};
+  // One u64 on the device, held as an i64 (no u64 dtype): UINT64_MAX reads back as -1.
+  const Tensor first_bad = Tensor::empty({1}, DType::i64, weight.device());
+  cuda::embedding_forward(in(weight), static_cast<const int64_t*>(index.raw_data()), out(f.out),
+                          static_cast<unsigned long long*>(first_bad.raw_data()), n, vocab, dim, stream_of(weight));
+  f.first_bad = first_bad.to_vector<int64_t>()[0];
+  return f;
+}
+
+Tensor embedding_backward(const Tensor& g_in, const Tensor& index_in, int64_t vocab, int64_t dim) {
+  const Tensor index = index_i64(index_in, g_in, "embedding backward");
+  check_f32(g_in, "embedding backward");
+  const Tensor g = g_in.contiguous();
+  Tensor grad = Tensor::empty({vocab, dim}, DType::f32, g.device());
+  cuda::embedding_backward(in(g), static_cast<const int64_t*>(index.raw_data()), out(grad), index.numel(), vocab,
+                           dim, stream_of(g));
+  return grad;
+}
+
+Tensor dropout(const Tensor& x_in, double p, uint64_t seed, uint64_t offset) {
+  check_f32(x_in, "dropout");
+  const Tensor x = x_in.contiguous();
+  Tensor y = empty_like(x);
+  cuda::dropout_forward(in(x), out(y), nullptr, x.numel(), p, seed, offset, stream_of(x));
+  return y;
+}
+
+Tensor dropout_backward(const Tensor& g_in, double p, uint64_t seed, uint64_t offset) {
+  check_f32(g_in, "dropout backward");
+  const Tensor g = g_in.contiguous();
+  Tensor gx = empty_like(g);
+  cuda::dropout_backward(in(g), out(gx), g.numel(), p, seed, offset, stream_of(g));
+  return gx;
+}
+
+}  // namespace torus::cuda_nn_kernels

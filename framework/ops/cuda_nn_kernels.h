@@ -1,0 +1,72 @@
+// The CUDA column of the neural-network op files (softmax, layer_norm, gelu, cross_entropy,
+// embedding, dropout), as cuda_kernels.h is for the arithmetic ones: each function runs a
+// kernel of kernels/cuda/ on its tensors' device, on that device's compute stream. The op
+// checks shapes and owns the autograd record; these check what the kernel adds (f32, the
+// device, index dtypes) and say so by name. Outputs are new contiguous device tensors.
+// A build without CUDA links cuda_nn_kernels_off.cpp, whose functions refuse by name.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "framework/tensor/tensor.h"
+
+namespace torus::cuda_nn_kernels {
+
+// Softmax (or log-softmax, `log`) of x over its last dim. `op` names the op in errors.
+Tensor softmax_last(const Tensor& x, bool log, std::string_view op);
+// The input gradient from the forward's output y and the upstream gradient g.
+Tensor softmax_last_backward(const Tensor& y, const Tensor& g, bool log, std::string_view op);
+
+// x seen as (rows, cols); weight and bias of cols elements, either may be undefined (no
+// affine part). mean and rstd (rows) are device tensors saved for the backward.
+struct LayerNormForward {
+  Tensor y, mean, rstd;
+};
+LayerNormForward layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t rows,
+                                    int64_t cols, double eps);
+
+// Gradients wanted are defined on return; dw and db have `param_shape`.
+struct LayerNormGrads {
+  Tensor dx, dw, db;
+};
+struct LayerNormWanted {
+  bool x = false, weight = false, bias = false;
+};
+LayerNormGrads layer_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& g, int64_t rows, int64_t cols, LayerNormWanted wanted,
+                                   const Shape& param_shape);
+
+// GELU of x (any shape), erf form or the tanh approximation; backward from the input x.
+Tensor gelu(const Tensor& x, bool tanh_approximation);
+Tensor gelu_backward(const Tensor& x, const Tensor& g, bool tanh_approximation);
+
+// Cross-entropy over logits x (M, C) with class targets t (M, i64 or i32) on x's device.
+// status: (2) i64 on the device, kept for the backward; counted and first_invalid (-1 when
+// every target is a class or ignore_index) are copied back for the caller's error.
+struct CrossEntropyForward {
+  Tensor loss, lse, status;
+  int64_t counted = 0, first_invalid = -1;
+};
+CrossEntropyForward cross_entropy_forward(const Tensor& x, const Tensor& t, int64_t ignore_index, double smoothing);
+// The gradient of the mean loss times the upstream g (a scalar), (M, C).
+Tensor cross_entropy_backward(const Tensor& x, const Tensor& t, const Tensor& lse, const Tensor& status,
+                              const Tensor& g, int64_t ignore_index, double smoothing);
+
+// out (index.numel(), D) = weight (V, D) rows named by index (i64 or i32, weight's device);
+// first_bad: the first position whose index is outside [0, V), or -1.
+struct EmbeddingForward {
+  Tensor out;
+  int64_t first_bad = -1;
+};
+EmbeddingForward embedding(const Tensor& index, const Tensor& weight);
+// grad_weight (V, D) from g (*, D), index.numel() rows: each row the sum of the g rows
+// that read it.
+Tensor embedding_backward(const Tensor& g, const Tensor& index, int64_t vocab, int64_t dim);
+
+// x * keep / (1 - p) with keep drawn from Philox blocks offset.. of `seed` (the CPU
+// dropout's rule, so the masks match); the backward regenerates the mask.
+Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset);
+Tensor dropout_backward(const Tensor& g, double p, uint64_t seed, uint64_t offset);
+
+}  // namespace torus::cuda_nn_kernels
