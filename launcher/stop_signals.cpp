@@ -22,9 +22,18 @@ sigset_t stop_set() {
   return set;
 }
 
+// In a child of fork (MPI's singleton start forks its daemon, which then execs): the
+// signals unblocked again, so no other program inherits the mask.
+void unblock_in_child() {
+  const sigset_t set = stop_set();
+  (void)pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 }  // namespace
 
 StopSignals::StopSignals() {
+  static const int at_fork = pthread_atfork(nullptr, nullptr, unblock_in_child);  // once per process
+  if (at_fork != 0) throw IOError(fmt::format("pthread_atfork failed: {}", std::strerror(at_fork)));
   const sigset_t set = stop_set();
   if (const int code = pthread_sigmask(SIG_BLOCK, &set, nullptr); code != 0)
     throw IOError(fmt::format("pthread_sigmask(SIG_BLOCK, SIGTERM and SIGUSR1) failed: {}", std::strerror(code)));

@@ -18,8 +18,9 @@ namespace torus::cli {
 class StopSignals {
  public:
   // Blocks the signals in the calling thread, and so in every thread it creates from now
-  // on (MPI's, OpenMP's, the data loader's): make it before any of them exists. A signal
-  // that arrives before training starts is kept, and stops the run after its first step.
+  // on (MPI's, OpenMP's, the data loader's): make it before any of them exists. A child of
+  // fork (MPI's daemon) gets them unblocked. A signal that arrives before training starts
+  // is kept, and stops the run after its first step.
   StopSignals();
   // Stops the waiting thread. The signals stay blocked: one arriving now (the run is
   // ending) is dropped with the process.

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -37,6 +38,12 @@ TEST(StopSignalsDeathTest, ThreadsMadeLaterBlockThemAndTheFirstSignalIsRecorded)
         std::thread([&] { in_later_thread = blocked_here(SIGUSR1) && blocked_here(SIGTERM); }).join();
         if (!in_later_thread || !blocked_here(SIGUSR1)) _exit(2);
         if (signals.received() != 0) _exit(3);
+        // A child of fork (then maybe exec) gets the signals back.
+        const pid_t child = fork();
+        if (child == 0) _exit(blocked_here(SIGUSR1) || blocked_here(SIGTERM) ? 1 : 0);
+        int status = 0;
+        if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+          _exit(6);
         kill(getpid(), SIGUSR1);
         if (wait_for_signal(signals) != SIGUSR1) _exit(4);
         kill(getpid(), SIGTERM);  // a second one does not replace the first

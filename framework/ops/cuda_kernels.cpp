@@ -17,8 +17,10 @@
 namespace torus::cuda_kernels {
 namespace {
 
-// The context of t's device, made current on this thread.
+// The context of t's device, made current on this thread. Never for a cpu tensor: its
+// host pointer must not reach a kernel.
 cuda::DeviceContext& context_of(const Tensor& t) {
+  TORUS_ASSERT(on_cuda(t), "a CUDA kernel was given a tensor on {}", t.device().str());
   cuda::DeviceContext& ctx = cuda::device_context(t.device().index);
   ctx.make_current();
   return ctx;
@@ -52,13 +54,14 @@ cuda::BinaryOp binary_op(Binary op) {
 }  // namespace
 
 Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in, std::string_view name) {
-  const Tensor a = a_in.contiguous(), b = operand_on(b_in, a_in, name).contiguous();
+  const Tensor& anchor = on_cuda(a_in) ? a_in : b_in;  // either side may be the cpu scalar
+  const Tensor a = operand_on(a_in, anchor, name).contiguous(), b = operand_on(b_in, anchor, name).contiguous();
   check_f32(a, name);
   check_f32(b, name);
   const cuda::BroadcastLayout layout = cuda::broadcast_layout(a.shape(), b.shape());
   const std::vector<int64_t> shape = cuda::broadcast_shape(a.shape(), b.shape());
-  Tensor out = Tensor::empty(Shape(shape.begin(), shape.end()), DType::f32, a.device());
-  cuda::DeviceContext& ctx = context_of(a);
+  Tensor out = Tensor::empty(Shape(shape.begin(), shape.end()), DType::f32, anchor.device());
+  cuda::DeviceContext& ctx = context_of(anchor);
   cuda::binary_forward(binary_op(op), static_cast<const float*>(a.raw_data()), static_cast<const float*>(b.raw_data()),
                        static_cast<float*>(out.raw_data()), layout, ctx.compute_stream());
   return out;

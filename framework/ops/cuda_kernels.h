@@ -18,9 +18,10 @@ inline bool on_cuda(const Tensor& t) { return t.device().type == DeviceType::cud
 
 enum class Binary { add, sub, mul, div };
 
-// a op b with broadcasting, into a new tensor of the broadcast shape on a's device. A
-// 0-dim cpu tensor is taken as a scalar operand (moved to the device), as PyTorch does;
-// other operands must be on a's device. f32 only for now.
+// a op b with broadcasting, into a new tensor of the broadcast shape on the device of
+// the operand that is on one. A 0-dim cpu tensor on either side is taken as a scalar
+// operand (moved to the device), as PyTorch does; any other operand must be on that
+// device. f32 only for now.
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, std::string_view name);
 
 // y = op(x) elementwise, into a new contiguous tensor on x's device. f32.

@@ -3,6 +3,7 @@
 // tensors must be for them (f32, contiguous, on one device, i64 indices).
 #include "framework/ops/cuda_nn_kernels.h"
 
+#include "framework/ops/cuda_kernels.h"
 #include "framework/tensor/tensor.h"
 #include "kernels/cuda/bias_gelu.h"
 #include "kernels/cuda/cross_entropy.h"
@@ -17,6 +18,7 @@ namespace {
 
 // The compute stream of t's device, with the device made current on this thread.
 cudaStream_t stream_of(const Tensor& t) {
+  TORUS_ASSERT(cuda_kernels::on_cuda(t), "a CUDA kernel was given a tensor on {}", t.device().str());
   cuda::DeviceContext& ctx = cuda::device_context(t.device().index);
   ctx.make_current();
   return ctx.compute_stream();

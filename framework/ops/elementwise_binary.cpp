@@ -14,6 +14,9 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
+// Either operand on a device: the op runs there (the other is on it, or a cpu scalar).
+bool on_cuda(const Tensor& a, const Tensor& b) { return cuda_kernels::on_cuda(a) || cuda_kernels::on_cuda(b); }
+
 // Gradient of an input that needs one, reduced to its shape; undefined otherwise.
 Tensor input_grad(bool needed, const Tensor& g, const Shape& shape) {
   return needed ? sum_to(g, shape) : Tensor();
@@ -36,8 +39,8 @@ Tensor compare(const Tensor& a, const Tensor& b, std::string_view op, const F& f
 
 Tensor add(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("add");
-  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::add, a, b, "add")
-                                         : zip_float(a, b, "add", fn::Add{});
+  Tensor out = on_cuda(a, b) ? cuda_kernels::binary(cuda_kernels::Binary::add, a, b, "add")
+                               : zip_float(a, b, "add", fn::Add{});
   // d(a+b)/da = d(a+b)/db = 1
   return record("add", out, {a, b},
                 [sa = a.shape(), sb = b.shape(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
@@ -47,8 +50,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("sub");
-  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::sub, a, b, "sub")
-                                         : zip_float(a, b, "sub", fn::Sub{});
+  Tensor out = on_cuda(a, b) ? cuda_kernels::binary(cuda_kernels::Binary::sub, a, b, "sub")
+                               : zip_float(a, b, "sub", fn::Sub{});
   // d(a-b)/da = 1, d(a-b)/db = -1
   return record("sub", out, {a, b},
                 [sa = a.shape(), sb = b.shape(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
@@ -58,8 +61,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("mul");
-  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::mul, a, b, "mul")
-                                         : zip_float(a, b, "mul", fn::Mul{});
+  Tensor out = on_cuda(a, b) ? cuda_kernels::binary(cuda_kernels::Binary::mul, a, b, "mul")
+                               : zip_float(a, b, "mul", fn::Mul{});
   // d(ab)/da = b, d(ab)/db = a
   return record("mul", out, {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     return Grads{na ? sum_to(mul(g, b), a.shape()) : Tensor(), nb ? sum_to(mul(g, a), b.shape()) : Tensor()};
@@ -68,8 +71,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("div");
-  Tensor out = cuda_kernels::on_cuda(a) ? cuda_kernels::binary(cuda_kernels::Binary::div, a, b, "div")
-                                         : zip_float(a, b, "div", fn::Div{});
+  Tensor out = on_cuda(a, b) ? cuda_kernels::binary(cuda_kernels::Binary::div, a, b, "div")
+                               : zip_float(a, b, "div", fn::Div{});
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
   return record("div", out, {a, b}, [a = a.detach(), b = b.detach(), out = out.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     return Grads{na ? sum_to(div(g, b), a.shape()) : Tensor(),

@@ -17,6 +17,9 @@ void check_writable(const Tensor& self, const Tensor* other, std::string_view op
               self.grad_fn() ? self.grad_fn()->name() : "");
   if (other != nullptr) {
     check_same_dtype(self, *other, op);
+    TORUS_CHECK(other->device() == self.device() || (other->dim() == 0 && other->device().is_cpu()),
+                "{}: the update is on {}, the tensor updated on {}; move one with .to()", op, other->device().str(),
+                self.device().str());
     TORUS_CHECK(broadcast_shapes({self.shape(), other->shape()}, op) == self.shape(),
                 "{}: shape {} does not broadcast to {}", op, other->shape_str(), self.shape_str());
   }
@@ -59,7 +62,10 @@ void add_(const Tensor& self, const Tensor& other, double alpha) {
 
 void mul_(const Tensor& self, double factor) {
   check_writable(self, nullptr, "mul_");
-  if (cuda_kernels::on_cuda(self)) return self.copy_(scaled_on_device(self, factor, "mul_"));
+  if (cuda_kernels::on_cuda(self)) {
+    if (factor != 1.0) self.copy_(scaled_on_device(self, factor, "mul_"));
+    return;
+  }
   auto loop = loop_shape<2>(self, {&self});
   dispatch_floating(self.dtype(), "mul_", [&]<class T>() {
     const T f = static_cast<T>(factor);

@@ -102,7 +102,6 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   TORUS_PROFILE_OP("mean");
-  check_cpu(x, "mean");
   const auto dims = normalize_dims(dims_in, x.dim(), "mean");
   const int64_t n = reduced_count(x.shape(), dims);
   Tensor out;

@@ -64,14 +64,15 @@ void Adam::step() {
     if (!g.defined()) continue;
     const Tensor& p = parameters()[i];
     std::vector<Tensor>& s = state(i);
+    // The fused AdamW kernel; Adam's L2 term and AMSGrad have none on a device yet.
+    TORUS_CHECK(!cuda_kernels::on_cuda(p) || (decoupled_ && !o.amsgrad),
+                "{}{}: no CUDA kernel yet for parameters on {} (AdamW without amsgrad has one)",
+                decoupled_ ? "AdamW" : "Adam", o.amsgrad ? " with amsgrad" : "", p.device().str());
     const int64_t t = ++s[kStep].data<int64_t>()[0];
     // Scalars in double, as Python computes them, then rounded once to the parameter's dtype.
     const double step_size = lr_ / (1.0 - std::pow(o.beta1, static_cast<double>(t)));
     const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(t)));
     if (cuda_kernels::on_cuda(p)) {
-      // The fused AdamW kernel; Adam's L2 term and AMSGrad have none on a device yet.
-      TORUS_CHECK(decoupled_ && !o.amsgrad, "{}{}: no CUDA kernel yet for parameters on {} (AdamW without amsgrad has one)",
-                  decoupled_ ? "AdamW" : "Adam", o.amsgrad ? " with amsgrad" : "", p.device().str());
       cuda_kernels::adamw(p, g.contiguous(), s[kExpAvg], s[kExpAvgSq], {lr_, o.beta1, o.beta2, o.eps, o.weight_decay, t});
       continue;
     }

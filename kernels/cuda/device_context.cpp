@@ -21,6 +21,9 @@ namespace {
 // (which the OS cannot page out) modest.
 constexpr size_t kStagingBytes = size_t{8} << 20;
 
+// Uploads up to this size go straight from the caller's memory (see copy_to_device).
+constexpr size_t kDirectUploadBytes = size_t{64} << 10;
+
 // Enough for any node we know (8 GPUs) with room; a larger index is refused by name.
 constexpr int kMaxDevices = 64;
 
@@ -119,6 +122,13 @@ void DeviceContext::synchronize_compute() { TORUS_CUDA(cudaStreamSynchronize(com
 void DeviceContext::copy_to_device(void* device, const void* host, size_t bytes) {
   if (bytes == 0) return;
   make_current();
+  if (bytes <= kDirectUploadBytes) {
+    // Scalars and masks: the driver copies pageable memory into its own staging at once and
+    // returns without waiting for the GPU; through our buffer the host would wait for all
+    // compute queued before the previous upload.
+    TORUS_CUDA(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, compute_));
+    return;
+  }
   std::lock_guard lock(staging_mutex_);
   if (staging_ == nullptr) {
     TORUS_CUDA(cudaMallocHost(&staging_, kStagingBytes));

@@ -64,8 +64,9 @@ class DeviceContext {
   void synchronize_compute();
 
   // Copies between host and this device on the compute stream. Host-to-device stages
-  // through pinned memory (the caller's buffer may be reused at return); device-to-host
-  // waits for the copy, so `host` is filled on return. Device-to-device stays async.
+  // through pinned memory, or the driver's own staging up to 64 KiB (the caller's buffer
+  // may be reused at return either way); device-to-host waits for the copy, so `host` is
+  // filled on return. Device-to-device stays async.
   void copy_to_device(void* device, const void* host, size_t bytes);
   void copy_to_host(void* host, const void* device, size_t bytes);
   void copy_device_to_device(void* to, const void* from, size_t bytes);
