@@ -139,17 +139,8 @@ std::vector<BFloat16> bf16_of(const std::vector<float>& values) {
 // Rounds to bf16 and back, so the reference sees the bf16 inputs exactly.
 std::vector<float> rounded(const std::vector<float>& values) { return float_of(bf16_of(values)); }
 
-class AttentionTest : public CudaTest {
+class AttentionTest : public testing::CudaBlasTest {
  protected:
-  void SetUp() override {
-    CudaTest::SetUp();
-    if (IsSkipped()) return;
-    handles_ = std::make_unique<BlasHandles>(stream_);
-  }
-  void TearDown() override {
-    handles_.reset();
-    CudaTest::TearDown();
-  }
 
   void check(const Case& c, BlasDtype dtype = BlasDtype::f32, const AttentionDropout& dropout = {}) {
     const int64_t C = c.h * c.d;
@@ -248,8 +239,6 @@ class AttentionTest : public CudaTest {
       gv = download(*g_v);
     }
   }
-
-  std::unique_ptr<BlasHandles> handles_;
 };
 
 TEST_F(AttentionTest, SingleToken) {

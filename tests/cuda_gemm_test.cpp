@@ -89,17 +89,8 @@ class DeviceBf16 {
   size_t n_;
 };
 
-class GemmTest : public CudaTest {
+class GemmTest : public testing::CudaBlasTest {
  protected:
-  void SetUp() override {
-    CudaTest::SetUp();
-    if (IsSkipped()) return;
-    handles_ = std::make_unique<BlasHandles>(stream_);
-  }
-  void TearDown() override {
-    handles_.reset();
-    CudaTest::TearDown();
-  }
 
   void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, float beta, GemmMath math,
                   double atol, double rtol) {
@@ -123,8 +114,6 @@ class GemmTest : public CudaTest {
                  "gemm ta " + std::to_string(ta) + " tb " + std::to_string(tb) + " (" + std::to_string(m) + ", " +
                      std::to_string(n) + ", " + std::to_string(k) + ")");
   }
-
-  std::unique_ptr<BlasHandles> handles_;
 };
 
 TEST_F(GemmTest, AllTransposeCombinationsOddSizes) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/gemm.h"
 
 namespace torus::cuda::testing {
 
@@ -40,6 +42,21 @@ class CudaTest : public ::testing::Test {
   }
   void sync() { TORUS_CUDA(cudaStreamSynchronize(stream_)); }
   cudaStream_t stream_ = nullptr;
+};
+
+// A GPU test that also holds cuBLAS / cuBLASLt handles on its stream (GEMM, attention).
+class CudaBlasTest : public CudaTest {
+ protected:
+  void SetUp() override {
+    CudaTest::SetUp();
+    if (IsSkipped()) return;
+    handles_ = std::make_unique<BlasHandles>(stream_);
+  }
+  void TearDown() override {
+    handles_.reset();
+    CudaTest::TearDown();
+  }
+  std::unique_ptr<BlasHandles> handles_;
 };
 
 // n elements of T on the device (floats, i64 indices, u8 masks, status words); `offset`
