@@ -31,6 +31,7 @@
 #include "kernels/cuda/broadcast.h"
 #include "kernels/cuda/causal_softmax.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/device_context.h"
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/elementwise.h"
@@ -377,11 +378,8 @@ int run(int argc, char** argv) {
       return 2;
     }
   }
-  int count = 0;
-  const cudaError_t code = cudaGetDeviceCount(&count);
-  if (code != cudaSuccess || count == 0) {
-    std::fprintf(stderr, "gpu_kernel_bench: no CUDA device (%s); nothing timed\n",
-                 code != cudaSuccess ? cudaGetErrorString(code) : "cudaGetDeviceCount found 0 devices");
+  if (const std::string why = why_no_device(); !why.empty()) {
+    std::fprintf(stderr, "gpu_kernel_bench: %s; nothing timed\n", why.c_str());
     return kExitSkipped;
   }
   cudaDeviceProp prop{};

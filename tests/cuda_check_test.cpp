@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_error.h"
+#include "support/error_message.h"
 #if TORUS_TEST_CUDNN
 #include <cudnn.h>
 #endif
@@ -22,15 +23,6 @@ namespace {
 
 cudaError_t fails_with(cudaError_t code) { return code; }
 
-template <class Fn>
-std::string message_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 void expect_contains(const std::string& text, const std::string& part) {
   EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in: " << text;
@@ -43,7 +35,7 @@ TEST(CudaCheck, SuccessPassesThrough) {
 
 TEST(CudaCheck, RuntimeErrorNamesTheCallFileAndLine) {
   const int line = __LINE__ + 1;
-  const std::string what = message_of([] { TORUS_CUDA(fails_with(cudaErrorInvalidValue)); });
+  const std::string what = test::error_of<Error>([] { TORUS_CUDA(fails_with(cudaErrorInvalidValue)); });
   expect_contains(what, "fails_with(cudaErrorInvalidValue) failed");
   expect_contains(what, "invalid argument");
   expect_contains(what, "cudaErrorInvalidValue");
@@ -56,7 +48,7 @@ TEST(CudaCheck, OutOfMemoryHasItsOwnType) {
 }
 
 TEST(CudaCheck, CublasStatusIsDescribed) {
-  const std::string what = message_of([] { TORUS_CUBLAS(CUBLAS_STATUS_NOT_INITIALIZED); });
+  const std::string what = test::error_of<Error>([] { TORUS_CUBLAS(CUBLAS_STATUS_NOT_INITIALIZED); });
   expect_contains(what, "cuBLAS error: CUBLAS_STATUS_NOT_INITIALIZED failed");
   expect_contains(what, "cuda_check_test.cpp:");
   EXPECT_THROW(TORUS_CUBLAS(CUBLAS_STATUS_INVALID_VALUE), CudaError);
@@ -64,7 +56,7 @@ TEST(CudaCheck, CublasStatusIsDescribed) {
 
 #if TORUS_TEST_CUDNN
 TEST(CudaCheck, CudnnStatusIsDescribed) {
-  const std::string what = message_of([] { TORUS_CUDNN(CUDNN_STATUS_BAD_PARAM); });
+  const std::string what = test::error_of<Error>([] { TORUS_CUDNN(CUDNN_STATUS_BAD_PARAM); });
   expect_contains(what, "cuDNN error: CUDNN_STATUS_BAD_PARAM failed: CUDNN_STATUS_BAD_PARAM");
   EXPECT_THROW(TORUS_CUDNN(CUDNN_STATUS_BAD_PARAM), CudaError);
 }
@@ -72,7 +64,7 @@ TEST(CudaCheck, CudnnStatusIsDescribed) {
 
 #if TORUS_TEST_NCCL
 TEST(CudaCheck, NcclResultIsDescribedAsAnNcclError) {
-  const std::string what = message_of([] { TORUS_NCCL(ncclInvalidArgument); });
+  const std::string what = test::error_of<Error>([] { TORUS_NCCL(ncclInvalidArgument); });
   expect_contains(what, "NCCL error: ncclInvalidArgument failed: invalid argument");
   EXPECT_THROW(TORUS_NCCL(ncclInvalidArgument), NcclError);
 }
@@ -86,14 +78,14 @@ TEST(CudaCheck, LaunchCheckReportsTheKernel) {
   if (code == cudaSuccess && count > 0) {
     EXPECT_NO_THROW(TORUS_CUDA_CHECK_LAUNCH("no_kernel"));
   } else {
-    const std::string what = message_of([] { TORUS_CUDA_CHECK_LAUNCH("no_kernel"); });
+    const std::string what = test::error_of<Error>([] { TORUS_CUDA_CHECK_LAUNCH("no_kernel"); });
     expect_contains(what, "launch of no_kernel failed");
     expect_contains(what, cudaGetErrorString(code));
   }
 }
 
 TEST(CudaCheck, ExpectStreamsItsMessage) {
-  const std::string what = message_of([] { TORUS_CUDA_EXPECT(1 + 1 == 3, "rows ", 4, " cols ", 2.5); });
+  const std::string what = test::error_of<Error>([] { TORUS_CUDA_EXPECT(1 + 1 == 3, "rows ", 4, " cols ", 2.5); });
   EXPECT_EQ(what, "rows 4 cols 2.5");
   EXPECT_THROW(TORUS_CUDA_EXPECT(false, "x"), ValueError);
 }

@@ -14,27 +14,17 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/device_context.h"
 #include "kernels/cuda/gemm.h"
 
 namespace torus::cuda::testing {
-
-// Why no CUDA device can be used here (cudaGetDeviceCount's error string), or "" if one can.
-inline std::string why_no_cuda_device() {
-  int count = 0;
-  const cudaError_t code = cudaGetDeviceCount(&count);
-  if (code != cudaSuccess) {
-    (void)cudaGetLastError();
-    return cudaGetErrorString(code);
-  }
-  return count > 0 ? "" : "cudaGetDeviceCount found 0 devices";
-}
 
 // Every GPU test derives from this: without a device it skips, saying why.
 class CudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string why = why_no_cuda_device();
-    if (!why.empty()) GTEST_SKIP() << "no CUDA device: " << why;
+    const std::string why = why_no_device();  // device_context.h
+    if (!why.empty()) GTEST_SKIP() << why;
     TORUS_CUDA(cudaStreamCreate(&stream_));
   }
   void TearDown() override {

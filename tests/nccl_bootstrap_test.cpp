@@ -8,11 +8,11 @@
 #include <memory>
 #include <string>
 
-#include <cuda_runtime_api.h>
 #include <nccl.h>
 
 #include "distributed/comm/nccl_bootstrap.h"
 #include "distributed/comm/world.h"
+#include "kernels/cuda/device_context.h"
 #include "support/mpi_test_main.h"
 
 namespace torus::comm {
@@ -87,15 +87,13 @@ TEST(NcclBootstrap, AFailureOnRankZeroReachesEveryRank) {
 }
 
 TEST(NcclBootstrap, CommunicatorOnTheGpu) {
-  int devices = 0;
-  const cudaError_t code = cudaGetDeviceCount(&devices);
+  const int devices = cuda::device_count();
   // Every rank decides alike, so that none enters ncclCommInitRank alone.
-  Tensor usable = Tensor::from_data<int32_t>({code == cudaSuccess && devices > 0 ? 1 : 0}, {1});
+  Tensor usable = Tensor::from_data<int32_t>({devices > 0 ? 1 : 0}, {1});
   Tensor least = usable.clone();
   group().all_reduce(least)->wait();  // sum: every rank usable iff sum == size
   if (least.to_vector<int32_t>()[0] != group().size())
-    GTEST_SKIP() << "no CUDA device: "
-                 << (code != cudaSuccess ? cudaGetErrorString(code) : "a rank found 0 devices");
+    GTEST_SKIP() << (devices == 0 ? cuda::why_no_device() : "another rank has no usable CUDA device");
   const int device = group().local_rank() % devices;
   ncclComm* comm = make_nccl_communicator(group(), device);
   int count = 0, rank = -1;

@@ -21,6 +21,7 @@
 #include "kernels/cuda/device_context.h"
 #include "kernels/cuda/elementwise.h"
 #include "support/mpi_test_main.h"
+#include "support/error_message.h"
 
 namespace torus::comm {
 namespace {
@@ -41,15 +42,6 @@ Tensor fake_tensor(const Shape& shape, Device device, const Shape& strides = {})
   return Tensor(impl);
 }
 
-template <class F>
-std::string message_of(F&& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // ---- Host side ----
 
@@ -74,22 +66,22 @@ TEST(NcclDevice, TheLocalRankPicksTheDeviceUnlessOneIsGiven) {
   EXPECT_EQ(NcclProcessGroup::choose_device(-1, 3, 2), 1);
   EXPECT_EQ(NcclProcessGroup::choose_device(-1, 5, 8), 5);
   EXPECT_EQ(NcclProcessGroup::choose_device(1, 0, 2), 1);
-  const std::string out_of_range = message_of([] { NcclProcessGroup::choose_device(2, 0, 2); });
+  const std::string out_of_range = test::error_of<Error>([] { NcclProcessGroup::choose_device(2, 0, 2); });
   EXPECT_TRUE(contains(out_of_range, "device cuda:2 was asked for, but this process sees 2 CUDA devices"))
       << out_of_range;
-  const std::string none = message_of([] { NcclProcessGroup::choose_device(-1, 0, 0); });
+  const std::string none = test::error_of<Error>([] { NcclProcessGroup::choose_device(-1, 0, 0); });
   EXPECT_TRUE(contains(none, "sees no CUDA device")) << none;
 }
 
 TEST(NcclChecks, AHostTensorIsRefusedByName) {
   const std::string what =
-      message_of([] { NcclProcessGroup::check_device_tensor("all_reduce", Tensor::zeros({4}), "tensor", 0); });
+      test::error_of<Error>([] { NcclProcessGroup::check_device_tensor("all_reduce", Tensor::zeros({4}), "tensor", 0); });
   EXPECT_TRUE(contains(what, "all_reduce: tensor is on cpu; the NCCL process group takes device tensors on cuda:0"))
       << what;
 }
 
 TEST(NcclChecks, ATensorOnAnotherDeviceIsRefused) {
-  const std::string what = message_of(
+  const std::string what = test::error_of<Error>(
       [] { NcclProcessGroup::check_device_tensor("all_gather", fake_tensor({4}, Device::cuda(1)), "output", 0); });
   EXPECT_TRUE(contains(what, "all_gather: output is on cuda:1, but this rank's NCCL process group runs on cuda:0"))
       << what;
@@ -98,13 +90,13 @@ TEST(NcclChecks, ATensorOnAnotherDeviceIsRefused) {
 TEST(NcclChecks, ANonContiguousTensorIsRefused) {
   const Tensor transposed = fake_tensor({2, 3}, Device::cuda(0), {1, 2});
   const std::string what =
-      message_of([&] { NcclProcessGroup::check_device_tensor("broadcast", transposed, "tensor", 0); });
+      test::error_of<Error>([&] { NcclProcessGroup::check_device_tensor("broadcast", transposed, "tensor", 0); });
   EXPECT_TRUE(contains(what, "broadcast: tensor of shape [2, 3] is not contiguous")) << what;
 }
 
 TEST(NcclChecks, AnUndefinedTensorIsRefused) {
   const std::string what =
-      message_of([] { NcclProcessGroup::check_device_tensor("reduce_scatter", Tensor(), "input", 0); });
+      test::error_of<Error>([] { NcclProcessGroup::check_device_tensor("reduce_scatter", Tensor(), "input", 0); });
   EXPECT_TRUE(contains(what, "reduce_scatter: input is an undefined tensor")) << what;
 }
 
@@ -114,7 +106,7 @@ TEST(NcclChecks, AContiguousTensorOnTheGroupsDeviceIsAccepted) {
 
 TEST(NcclChecks, TheMpiGroupStillRefusesDeviceTensors) {
   const std::string what =
-      message_of([] { group().all_reduce(fake_tensor({4}, Device::cuda(0))); });
+      test::error_of<Error>([] { group().all_reduce(fake_tensor({4}, Device::cuda(0))); });
   EXPECT_TRUE(contains(what, "need the NCCL process group")) << what;
 }
 
@@ -125,7 +117,7 @@ TEST(NcclConstruction, WithoutADeviceEveryRankThrowsAlike) {
   group().all_reduce(without)->wait();
   const int32_t ranks_without = without.to_vector<int32_t>()[0];
   if (ranks_without == 0) GTEST_SKIP() << "every rank has a CUDA device";
-  const std::string what = message_of([] { NcclProcessGroup nccl(group()); });
+  const std::string what = test::error_of<Error>([] { NcclProcessGroup nccl(group()); });
   EXPECT_TRUE(contains(what, fmt::format("NcclProcessGroup: {} of {} ranks cannot use a CUDA device; rank {}: ",
                                          ranks_without, group().size(), group().rank())))
       << what;
@@ -308,14 +300,14 @@ TEST_F(NcclGpu, BarrierAndSynchronizeBlockUntilTheOpsAreDone) {
 
 TEST_F(NcclGpu, ArgumentsAreCheckedBeforeAnOpIsIssued) {
   const uint64_t before = nccl().next_sequence();
-  EXPECT_TRUE(contains(message_of([&] { nccl().all_reduce(Tensor::zeros({4})); }), "is on cpu"));
-  EXPECT_TRUE(contains(message_of([&] { nccl().all_reduce(on_device(std::vector<int32_t>(4, 1)), ReduceOp::average); }),
+  EXPECT_TRUE(contains(test::error_of<Error>([&] { nccl().all_reduce(Tensor::zeros({4})); }), "is on cpu"));
+  EXPECT_TRUE(contains(test::error_of<Error>([&] { nccl().all_reduce(on_device(std::vector<int32_t>(4, 1)), ReduceOp::average); }),
                        "average of i32 would truncate"));
-  EXPECT_TRUE(contains(message_of([&] {
+  EXPECT_TRUE(contains(test::error_of<Error>([&] {
                          nccl().reduce_scatter(on_device(std::vector<float>(5)), on_device(std::vector<float>(2)));
                        }),
                        "needs"));
-  EXPECT_TRUE(contains(message_of([&] { nccl().broadcast(on_device(std::vector<float>(4)), size()); }),
+  EXPECT_TRUE(contains(test::error_of<Error>([&] { nccl().broadcast(on_device(std::vector<float>(4)), size()); }),
                        "is not a rank of this group"));
   EXPECT_EQ(nccl().next_sequence(), before) << "a refused op took a sequence number";
 }
@@ -345,9 +337,9 @@ TEST_F(NcclGpu, ATimeoutAbortsTheCommunicatorAndNamesRankAndOp) {
     EXPECT_TRUE(contains(what, "(timeout 2 s)")) << what;
     EXPECT_TRUE(contains(what, "ncclCommAbort")) << what;
     EXPECT_TRUE(contains(what, "NCCL collective trace of rank 0")) << what;
-    const std::string later = message_of([&] { lonely.all_reduce(t); });
+    const std::string later = test::error_of<Error>([&] { lonely.all_reduce(t); });
     EXPECT_TRUE(contains(later, "cannot be used any more")) << later;
-    EXPECT_TRUE(contains(message_of([&] { lonely.barrier(); }), "cannot be used any more"));
+    EXPECT_TRUE(contains(test::error_of<Error>([&] { lonely.barrier(); }), "cannot be used any more"));
   }
   group().barrier()->wait();
   if (rank() != 0) lonely.abort_communicator("test: rank 0 timed out");

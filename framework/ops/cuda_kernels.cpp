@@ -3,11 +3,12 @@
 
 #include <optional>
 
+#include "framework/ops/cuda_launch.h"
+#include "framework/ops/elementwise.h"
 #include "framework/tensor/iteration.h"
 #include "framework/tensor/tensor.h"
 #include "kernels/cuda/adamw.h"
 #include "kernels/cuda/broadcast.h"
-#include "kernels/cuda/device_context.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/reduce_dim.h"
@@ -17,29 +18,9 @@
 namespace torus::cuda_kernels {
 namespace {
 
-// The context of t's device, made current on this thread. Never for a cpu tensor: its
-// host pointer must not reach a kernel.
-cuda::DeviceContext& context_of(const Tensor& t) {
-  TORUS_ASSERT(on_cuda(t), "a CUDA kernel was given a tensor on {}", t.device().str());
-  cuda::DeviceContext& ctx = cuda::device_context(t.device().index);
-  ctx.make_current();
-  return ctx;
-}
-
-void check_f32(const Tensor& t, std::string_view op) {
-  if (t.dtype() != DType::f32)
-    throw NotImplementedError(
-        fmt::format("{}: no CUDA kernel for dtype {} yet (f32 only); convert with .to(DType::f32)", op,
-                    dtype_name(t.dtype())));
-}
-
-// b on a's device: itself, or a cpu scalar moved there.
-Tensor operand_on(const Tensor& b, const Tensor& a, std::string_view op) {
-  if (b.device() == a.device()) return b;
-  if (b.device().is_cpu() && b.dim() == 0) return b.to(a.device());
-  throw ValueError(fmt::format("{}: operands on different devices ({} and {}); move one with .to()", op,
-                               a.device().str(), b.device().str()));
-}
+using cuda_launch::check_f32;
+using cuda_launch::context_of;
+using cuda_launch::operand_on;
 
 cuda::BinaryOp binary_op(Binary op) {
   switch (op) {
@@ -119,8 +100,8 @@ Tensor unary_backward(UnaryGrad op, const Tensor& saved_in, const Tensor& grad_i
 }
 
 Tensor where(const Tensor& condition_in, const Tensor& a_in, const Tensor& b_in) {
-  const Device device = on_cuda(a_in) ? a_in.device() : b_in.device();
-  const Tensor& anchor = on_cuda(a_in) ? a_in : b_in;
+  const Tensor& anchor = on_cuda(a_in) ? a_in : b_in;  // either side may be a cpu scalar
+  const Device device = anchor.device();
   const Tensor a = operand_on(a_in, anchor, "where").contiguous(), b = operand_on(b_in, anchor, "where").contiguous();
   check_f32(a, "where");
   check_f32(b, "where");
@@ -153,9 +134,8 @@ void gemm(const GemmCall& call, const Tensor& a, const std::vector<int64_t>& a_o
           const std::vector<int64_t>& b_offsets, double beta, const Tensor& out) {
   check_f32(a, "matmul");
   check_f32(b, "matmul");
-  if (b.device() != a.device() || out.device() != a.device())
-    throw ValueError(fmt::format("matmul: operands on different devices ({} and {}); move one with .to()",
-                                 a.device().str(), b.device().str()));
+  check_same_device(a, b, "matmul");
+  check_same_device(a, out, "matmul");
   cuda::DeviceContext& ctx = context_of(a);
   const cuda::GemmShape shape{call.trans_a, call.trans_b, call.m, call.n, call.k, call.lda, call.ldb, call.n};
   const auto* pa = static_cast<const float*>(a.raw_data());

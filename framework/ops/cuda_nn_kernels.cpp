@@ -3,11 +3,11 @@
 // tensors must be for them (f32, contiguous, on one device, i64 indices).
 #include "framework/ops/cuda_nn_kernels.h"
 
-#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_launch.h"
+#include "framework/ops/elementwise.h"
 #include "framework/tensor/tensor.h"
 #include "kernels/cuda/bias_gelu.h"
 #include "kernels/cuda/cross_entropy.h"
-#include "kernels/cuda/device_context.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/layer_norm.h"
@@ -16,39 +16,20 @@
 namespace torus::cuda_nn_kernels {
 namespace {
 
-// The compute stream of t's device, with the device made current on this thread.
-cudaStream_t stream_of(const Tensor& t) {
-  TORUS_ASSERT(cuda_kernels::on_cuda(t), "a CUDA kernel was given a tensor on {}", t.device().str());
-  cuda::DeviceContext& ctx = cuda::device_context(t.device().index);
-  ctx.make_current();
-  return ctx.compute_stream();
-}
-
-void check_f32(const Tensor& t, std::string_view op) {
-  if (t.dtype() != DType::f32)
-    throw NotImplementedError(
-        fmt::format("{}: no CUDA kernel for dtype {} yet (f32 only); convert with .to(DType::f32)", op,
-                    dtype_name(t.dtype())));
-}
-
-void check_on(const Tensor& t, const Tensor& x, std::string_view op) {
-  if (t.device() != x.device())
-    throw ValueError(fmt::format("{}: operands on different devices ({} and {}); move one with .to()", op,
-                                 x.device().str(), t.device().str()));
-}
+using cuda_launch::check_f32;
+using cuda_launch::stream_of;
 
 // t as a contiguous f32 tensor on x's device; a 0-dim cpu tensor (an upstream scalar
 // gradient) is moved there.
 Tensor f32_on(const Tensor& t, const Tensor& x, std::string_view op) {
-  const Tensor moved = t.device().is_cpu() && t.dim() == 0 ? t.to(x.device()) : t;
-  check_on(moved, x, op);
+  const Tensor moved = cuda_launch::operand_on(t, x, op);
   check_f32(moved, op);
   return moved.contiguous();
 }
 
 // Class or token indices as contiguous i64 on x's device (the kernels read i64 only).
 Tensor index_i64(const Tensor& t, const Tensor& x, std::string_view op) {
-  check_on(t, x, op);
+  check_same_device(x, t, op);
   if (t.dtype() == DType::i64) return t.contiguous();
   if (t.dtype() == DType::i32) return t.to(DType::i64).contiguous();
   throw ValueError(fmt::format("{}: indices must be i64 or i32, got {}", op, dtype_name(t.dtype())));

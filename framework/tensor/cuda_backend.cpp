@@ -89,7 +89,10 @@ std::string why_unavailable(Device device) {
 }
 
 std::shared_ptr<Storage> allocate(size_t nbytes, Device device) {
-  if (nbytes == 0) return std::make_shared<Storage>(nullptr, 0, device, nullptr);
+  if (nbytes == 0) {  // no memory, but still only on a device this process can use
+    if (const std::string why = why_unavailable(device); !why.empty()) throw ValueError(why);
+    return std::make_shared<Storage>(nullptr, 0, device, nullptr);
+  }
   cuda::DeviceContext& ctx = context(device);
   void* data = ctx.allocate(nbytes);
   return std::make_shared<Storage>(data, nbytes, device, [&ctx](void* p) { ctx.deallocate(p); });

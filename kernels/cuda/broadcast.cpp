@@ -4,16 +4,11 @@
 #include <string>
 
 #include "kernels/common/error.h"
+#include "kernels/cuda/shape_text.h"
 
 namespace torus::cuda {
 
 namespace {
-
-std::string shape_text(std::span<const int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 int64_t numel_of(std::span<const int64_t> shape) {
   int64_t n = 1;

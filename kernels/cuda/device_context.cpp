@@ -29,24 +29,36 @@ constexpr int kMaxDevices = 64;
 
 }  // namespace
 
-int device_count() {
+namespace {
+
+// What cudaGetDeviceCount says, asked once: the devices a process sees do not change
+// while it runs, and allocations and copies check it on every call.
+struct DeviceQuery {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    (void)cudaGetLastError();  // clear the sticky error for later calls
-    return 0;
-  }
-  return count;
+  std::string why_none;  // "" when count > 0
+};
+
+const DeviceQuery& device_query() {
+  static const DeviceQuery query = [] {
+    DeviceQuery q;
+    const cudaError_t code = cudaGetDeviceCount(&q.count);
+    if (code != cudaSuccess) {
+      (void)cudaGetLastError();  // clear the sticky error for later calls
+      q.count = 0;
+      q.why_none = std::string("no usable CUDA device: ") + cudaGetErrorString(code);
+    } else if (q.count == 0) {
+      q.why_none = "no usable CUDA device: cudaGetDeviceCount found 0 devices";
+    }
+    return q;
+  }();
+  return query;
 }
 
-std::string why_no_device() {
-  int count = 0;
-  const cudaError_t code = cudaGetDeviceCount(&count);
-  if (code != cudaSuccess) {
-    (void)cudaGetLastError();
-    return std::string("no usable CUDA device: ") + cudaGetErrorString(code);
-  }
-  return count > 0 ? "" : "no usable CUDA device: cudaGetDeviceCount found 0 devices";
-}
+}  // namespace
+
+int device_count() { return device_query().count; }
+
+std::string why_no_device() { return device_query().why_none; }
 
 DeviceContext::DeviceContext(int index) : index_(index) {
   const int count = device_count();
@@ -132,14 +144,13 @@ void DeviceContext::copy_to_device(void* device, const void* host, size_t bytes)
   std::lock_guard lock(staging_mutex_);
   if (staging_ == nullptr) {
     TORUS_CUDA(cudaMallocHost(&staging_, kStagingBytes));
-    staging_bytes_ = kStagingBytes;
     TORUS_CUDA(cudaEventCreateWithFlags(&staging_free_, cudaEventDisableTiming));
     TORUS_CUDA(cudaEventRecord(staging_free_, compute_));
   }
   auto* to = static_cast<char*>(device);
   const auto* from = static_cast<const char*>(host);
   for (size_t done = 0; done < bytes;) {
-    const size_t n = std::min(staging_bytes_, bytes - done);
+    const size_t n = std::min(kStagingBytes, bytes - done);
     TORUS_CUDA(cudaEventSynchronize(staging_free_));  // the previous piece has left staging
     std::memcpy(staging_, from + done, n);
     TORUS_CUDA(cudaMemcpyAsync(to + done, staging_, n, cudaMemcpyHostToDevice, compute_));

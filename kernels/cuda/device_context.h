@@ -79,8 +79,7 @@ class DeviceContext {
   std::unique_ptr<CachingAllocator> allocator_;
   std::unique_ptr<BlasHandles> blas_;
   std::mutex staging_mutex_;  // one staging buffer, copies through it one at a time
-  void* staging_ = nullptr;   // pinned host memory
-  size_t staging_bytes_ = 0;
+  void* staging_ = nullptr;   // pinned host memory (8 MiB), made on the first large upload
   Event staging_free_ = nullptr;  // recorded after the last copy out of staging
 };
 

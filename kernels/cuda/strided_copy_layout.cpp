@@ -3,17 +3,12 @@
 #include <vector>
 
 #include "kernels/common/error.h"
+#include "kernels/cuda/shape_text.h"
 #include "kernels/cuda/strided_copy.h"
 #include "kernels/cuda/where.h"
 
 namespace torus::cuda {
 namespace {
-
-std::string shape_text(std::span<const int64_t> shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 // Strides (in elements) of a contiguous operand of `shape` over the dims of `out`, right
 // aligned: 0 where it is broadcast or missing.
