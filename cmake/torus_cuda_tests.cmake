@@ -69,10 +69,15 @@ add_executable(cuda_tensor_test cuda_tensor_test.cpp)
 target_link_libraries(cuda_tensor_test PRIVATE torus_framework GTest::gtest_main torus_warnings)
 gtest_discover_tests(cuda_tensor_test TEST_PREFIX cuda_tensor_test. DISCOVERY_TIMEOUT 60
                      PROPERTIES TIMEOUT 600 LABELS gpu)
-# The op registry on cuda:0 against the cpu (ops with CUDA kernels must match).
+# The whole op registry on cuda:0 against the cpu (every op has a CUDA path).
 add_executable(cuda_op_parity_test cuda_op_parity_test.cpp)
 target_link_libraries(cuda_op_parity_test PRIVATE torus_test_support GTest::gtest_main torus_warnings)
 gtest_discover_tests(cuda_op_parity_test TEST_PREFIX cuda_op_parity_test. DISCOVERY_TIMEOUT 60
+                     PROPERTIES TIMEOUT 600 LABELS gpu)
+# AdamW, SGD and gradient clipping on cuda:0 against the cpu.
+add_executable(cuda_optim_test cuda_optim_test.cpp)
+target_link_libraries(cuda_optim_test PRIVATE torus_framework GTest::gtest_main torus_warnings)
+gtest_discover_tests(cuda_optim_test TEST_PREFIX cuda_optim_test. DISCOVERY_TIMEOUT 60
                      PROPERTIES TIMEOUT 600 LABELS gpu)
 
 # Every kernel of kernels/cuda/kernels.txt is compiled, and none spills registers to local

@@ -6,6 +6,8 @@
 
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/cuda_conv_kernels.h"
+#include "framework/ops/cuda_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -43,8 +45,9 @@ struct ConvPlan {
 
 void check_conv2d_args(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const Conv2dOptions& o) {
-  check_cpu(x, "conv2d");
-  check_cpu(weight, "conv2d");
+  // On a device every operand is there (cuda_conv_kernels.h); else all on the cpu.
+  if (!cuda_kernels::on_cuda(x)) check_cpu(x, "conv2d");
+  check_same_device(x, weight, "conv2d");
   check_same_dtype(x, weight, "conv2d");
   TORUS_CHECK(x.dim() == 4, "conv2d: input must be 4-D (N, C, H, W), got {}", x.shape_str());
   TORUS_CHECK(weight.dim() == 4, "conv2d: weight must be 4-D (out_channels, in_channels / groups, kh, kw), got {}",
@@ -75,7 +78,7 @@ void check_conv2d_args(const Tensor& x, const Tensor& weight, const Tensor& bias
               x.size(2) + 2 * o.padding[0], x.size(3) + 2 * o.padding[1], x.shape_str(), o.padding[0],
               o.padding[1]);
   if (!bias.defined()) return;
-  check_cpu(bias, "conv2d");
+  check_same_device(x, bias, "conv2d");
   check_same_dtype(x, bias, "conv2d");
   TORUS_CHECK(bias.dim() == 1 && bias.size(0) == out_channels,
               "conv2d: bias must have shape ({}) to match weight {}, got {}", out_channels,
@@ -251,7 +254,7 @@ struct PoolPlan {
 };
 
 PoolPlan plan_pool2d(const Tensor& x, const Pool2dOptions& o, std::string_view op) {
-  check_cpu(x, op);
+  if (!cuda_kernels::on_cuda(x)) check_cpu(x, op);
   TORUS_CHECK(x.dim() == 4, "{}: input must be 4-D (N, C, H, W), got {}", op, x.shape_str());
   const auto& [kh, kw] = o.kernel;
   TORUS_CHECK(kh >= 1 && kw >= 1, "{}: kernel must be positive, got ({}, {})", op, kh, kw);
@@ -282,6 +285,42 @@ PoolPlan plan_pool2d(const Tensor& x, const Pool2dOptions& o, std::string_view o
   return p;
 }
 
+cuda_conv_kernels::Conv2dGeometry device_geometry(const ConvPlan& p) {
+  const cpu::Conv2dGeometry& g = p.geometry;
+  return {.batch = p.batch, .channels = p.in_channels(), .height = g.height, .width = g.width,
+          .out_channels = p.out_channels, .kernel_h = g.kernel_h, .kernel_w = g.kernel_w,
+          .stride = {g.stride_h, g.stride_w}, .padding = {g.pad_h, g.pad_w},
+          .dilation = {g.dilation_h, g.dilation_w}, .groups = p.groups};
+}
+
+cuda_conv_kernels::Pool2dGeometry device_geometry(const PoolPlan& p) {
+  const cpu::Pool2dGeometry& g = p.geometry;
+  return {.batch = p.batch, .channels = p.channels, .height = g.height, .width = g.width,
+          .kernel = {g.kernel_h, g.kernel_w}, .stride = {g.stride_h, g.stride_w}, .padding = {g.pad_h, g.pad_w}};
+}
+
+// conv2d on a device: cuDNN's forward and its data and filter gradients.
+Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvPlan& plan) {
+  const cuda_conv_kernels::Conv2dGeometry geometry = device_geometry(plan);
+  Tensor out = cuda_conv_kernels::conv2d(x.detach(), weight.detach(), bias.defined() ? bias.detach() : Tensor(), geometry);
+  return record("conv2d", out, {x, weight, bias},
+                [x = x.detach(), w = weight.detach(), geometry, nx = x.requires_grad(), nw = weight.requires_grad(),
+                 nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
+                  return Grads{nx ? cuda_conv_kernels::conv2d_input_grad(g, w, geometry) : Tensor(),
+                               nw ? cuda_conv_kernels::conv2d_weight_grad(g, x, geometry) : Tensor(),
+                               nb ? sum(g, {0, 2, 3}) : Tensor()};
+                });
+}
+
+// Pooling on a device through cuDNN; its backward reads the forward's x and y.
+Tensor pool2d_cuda(cuda_conv_kernels::Pool mode, const Tensor& x, const PoolPlan& plan, std::string name) {
+  const cuda_conv_kernels::Pool2dGeometry geometry = device_geometry(plan);
+  Tensor out = cuda_conv_kernels::pool2d(mode, x.detach(), geometry);
+  return record(std::move(name), out, {x}, [mode, x = x.detach(), y = out.detach(), geometry](const Tensor& g) {
+    return Grads{cuda_conv_kernels::pool2d_backward(mode, x, y, g, geometry)};
+  });
+}
+
 cpu::PlaneStrides plane_strides(const Tensor& x) {
   const Shape& s = x.strides();
   return {x.size(1), s[0], s[1], s[2], s[3]};
@@ -293,6 +332,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   TORUS_PROFILE_OP("conv2d");
   check_conv2d_args(x, weight, bias, options);
   const ConvPlan plan = plan_conv2d(x, weight, options);
+  if (cuda_kernels::on_cuda(x)) return conv2d_cuda(x, weight, bias, plan);
   // x is read in place whatever its strides; the weight must be (O, K) row-major for GEMM.
   const Tensor w = weight.detach().contiguous();
   Tensor out = conv2d_forward(x.detach(), w, bias.defined() ? bias.detach() : Tensor(), plan);
@@ -311,6 +351,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
   TORUS_PROFILE_OP("max_pool2d");
   const PoolPlan plan = plan_pool2d(x, options, "max_pool2d");
+  if (cuda_kernels::on_cuda(x)) return pool2d_cuda(cuda_conv_kernels::Pool::max, x, plan, "max_pool2d");
   Tensor out = Tensor::empty(plan.output_shape(), x.dtype());
   Tensor argmax = Tensor::empty(plan.output_shape(), DType::i64);
   dispatch_floating(x.dtype(), "max_pool2d", [&]<class T>() {
@@ -332,6 +373,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
   TORUS_PROFILE_OP("avg_pool2d");
   const PoolPlan plan = plan_pool2d(x, options, "avg_pool2d");
+  if (cuda_kernels::on_cuda(x)) return pool2d_cuda(cuda_conv_kernels::Pool::average, x, plan, "avg_pool2d");
   Tensor out = Tensor::empty(plan.output_shape(), x.dtype());
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<class T>() {
     cpu::avg_pool2d_forward(x.data<T>(), plane_strides(x), plan.geometry, plan.planes(), out.data<T>());

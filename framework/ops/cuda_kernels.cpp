@@ -28,23 +28,60 @@ cuda::BinaryOp binary_op(Binary op) {
     case Binary::sub: return cuda::BinaryOp::sub;
     case Binary::mul: return cuda::BinaryOp::mul;
     case Binary::div: return cuda::BinaryOp::div;
+    case Binary::pow: return cuda::BinaryOp::pow;
+    case Binary::maximum: return cuda::BinaryOp::maximum;
+    case Binary::minimum: return cuda::BinaryOp::minimum;
   }
   throw ValueError("unknown binary op");
+}
+
+cuda::CompareOp compare_op(Compare op) {
+  switch (op) {
+    case Compare::eq: return cuda::CompareOp::eq;
+    case Compare::lt: return cuda::CompareOp::lt;
+    case Compare::gt: return cuda::CompareOp::gt;
+    case Compare::le: return cuda::CompareOp::le;
+    case Compare::ge: return cuda::CompareOp::ge;
+  }
+  throw ValueError("unknown comparison");
+}
+
+// The operands of a broadcasting binary kernel on the device of the one that is on one,
+// contiguous f32.
+struct Operands {
+  Tensor a, b;
+  Shape shape;
+  cuda::BroadcastLayout layout;
+};
+
+Operands binary_operands(const Tensor& a_in, const Tensor& b_in, std::string_view name) {
+  const Tensor& anchor = on_cuda(a_in) ? a_in : b_in;  // either side may be the cpu scalar
+  Operands o{operand_on(a_in, anchor, name).contiguous(), operand_on(b_in, anchor, name).contiguous(), {}, {}};
+  check_f32(o.a, name);
+  check_f32(o.b, name);
+  o.layout = cuda::broadcast_layout(o.a.shape(), o.b.shape());
+  const std::vector<int64_t> shape = cuda::broadcast_shape(o.a.shape(), o.b.shape());
+  o.shape = Shape(shape.begin(), shape.end());
+  return o;
 }
 
 }  // namespace
 
 Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in, std::string_view name) {
-  const Tensor& anchor = on_cuda(a_in) ? a_in : b_in;  // either side may be the cpu scalar
-  const Tensor a = operand_on(a_in, anchor, name).contiguous(), b = operand_on(b_in, anchor, name).contiguous();
-  check_f32(a, name);
-  check_f32(b, name);
-  const cuda::BroadcastLayout layout = cuda::broadcast_layout(a.shape(), b.shape());
-  const std::vector<int64_t> shape = cuda::broadcast_shape(a.shape(), b.shape());
-  Tensor out = Tensor::empty(Shape(shape.begin(), shape.end()), DType::f32, anchor.device());
-  cuda::DeviceContext& ctx = context_of(anchor);
-  cuda::binary_forward(binary_op(op), static_cast<const float*>(a.raw_data()), static_cast<const float*>(b.raw_data()),
-                       static_cast<float*>(out.raw_data()), layout, ctx.compute_stream());
+  const Operands o = binary_operands(a_in, b_in, name);
+  Tensor out = Tensor::empty(o.shape, DType::f32, o.a.device());
+  cuda::binary_forward(binary_op(op), static_cast<const float*>(o.a.raw_data()),
+                       static_cast<const float*>(o.b.raw_data()), static_cast<float*>(out.raw_data()), o.layout,
+                       context_of(out).compute_stream());
+  return out;
+}
+
+Tensor compare(Compare op, const Tensor& a_in, const Tensor& b_in, std::string_view name) {
+  const Operands o = binary_operands(a_in, b_in, name);
+  Tensor out = Tensor::empty(o.shape, DType::u8, o.a.device());
+  cuda::compare_forward(compare_op(op), static_cast<const float*>(o.a.raw_data()),
+                        static_cast<const float*>(o.b.raw_data()), static_cast<uint8_t*>(out.raw_data()), o.layout,
+                        context_of(out).compute_stream());
   return out;
 }
 
@@ -175,6 +212,26 @@ void sum_middle(const Tensor& in, const Tensor& out, int64_t outer, int64_t size
   cuda::DeviceContext& ctx = context_of(in);
   cuda::reduce_dim_forward(static_cast<const float*>(in.raw_data()), static_cast<float*>(out.raw_data()), nullptr,
                            outer, size, inner, cuda::ReduceDimOp::sum, ctx.compute_stream());
+}
+
+void max_middle(const Tensor& in, const Tensor& values, const Tensor& indices, int64_t outer, int64_t size,
+                int64_t inner) {
+  check_f32(in, "max");
+  TORUS_ASSERT(in.is_contiguous() && values.is_contiguous() && indices.dtype() == DType::i64,
+               "max: a contiguous input, values and i64 indices");
+  cuda::reduce_dim_forward(static_cast<const float*>(in.raw_data()), static_cast<float*>(values.raw_data()),
+                           static_cast<int64_t*>(indices.raw_data()), outer, size, inner, cuda::ReduceDimOp::max,
+                           context_of(in).compute_stream());
+}
+
+void max_middle_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in, int64_t outer,
+                         int64_t size, int64_t inner) {
+  check_f32(grad_out, "max backward");
+  check_same_device(grad_out, indices, "max backward");
+  TORUS_ASSERT(grad_out.is_contiguous() && grad_in.is_contiguous(), "max backward: contiguous gradients");
+  cuda::reduce_dim_backward(static_cast<const float*>(grad_out.raw_data()),
+                            static_cast<const int64_t*>(indices.raw_data()), static_cast<float*>(grad_in.raw_data()),
+                            outer, size, inner, cuda::ReduceDimOp::max, context_of(grad_in).compute_stream());
 }
 
 }  // namespace torus::cuda_kernels

@@ -16,13 +16,17 @@ namespace torus::cuda_kernels {
 
 inline bool on_cuda(const Tensor& t) { return t.device().type == DeviceType::cuda; }
 
-enum class Binary { add, sub, mul, div };
+enum class Binary { add, sub, mul, div, pow, maximum, minimum };
 
 // a op b with broadcasting, into a new tensor of the broadcast shape on the device of
 // the operand that is on one. A 0-dim cpu tensor on either side is taken as a scalar
 // operand (moved to the device), as PyTorch does; any other operand must be on that
 // device. f32 only for now.
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, std::string_view name);
+
+// a op b as a u8 mask (1 where it holds) with broadcasting, operands as in binary().
+enum class Compare { eq, lt, gt, le, ge };
+Tensor compare(Compare op, const Tensor& a, const Tensor& b, std::string_view name);
 
 // y = op(x) elementwise, into a new contiguous tensor on x's device. f32.
 enum class Unary { exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, sign, square };
@@ -57,5 +61,13 @@ void adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const
 
 // out (O, I) = sum over S of in (O, S, I); both contiguous, f32.
 void sum_middle(const Tensor& in, const Tensor& out, int64_t outer, int64_t size, int64_t inner);
+
+// The max over S of in (O, S, I), contiguous f32: values (O, I) f32 and indices (O, I) i64,
+// the first maximum's s (a NaN wins), as cpu::max_middle.
+void max_middle(const Tensor& in, const Tensor& values, const Tensor& indices, int64_t outer, int64_t size,
+                int64_t inner);
+// grad_in (O, S, I) = grad_out (O, I) at each max's index, 0 elsewhere.
+void max_middle_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in, int64_t outer,
+                         int64_t size, int64_t inner);
 
 }  // namespace torus::cuda_kernels

@@ -14,6 +14,7 @@ namespace {
 }  // namespace
 
 Tensor binary(Binary, const Tensor& a, const Tensor&, std::string_view name) { refuse(name, a); }
+Tensor compare(Compare, const Tensor& a, const Tensor&, std::string_view name) { refuse(name, a); }
 Tensor unary(Unary, const Tensor& x, std::string_view name) { refuse(name, x); }
 Tensor unary_backward(UnaryGrad, const Tensor& saved, const Tensor&, std::string_view name) { refuse(name, saved); }
 Tensor where(const Tensor&, const Tensor& a, const Tensor&) { refuse("where", a); }
@@ -25,5 +26,9 @@ void adamw(const Tensor& param, const Tensor&, const Tensor&, const Tensor&, con
   refuse("AdamW", param);
 }
 void sum_middle(const Tensor& in, const Tensor&, int64_t, int64_t, int64_t) { refuse("sum", in); }
+void max_middle(const Tensor& in, const Tensor&, const Tensor&, int64_t, int64_t, int64_t) { refuse("max", in); }
+void max_middle_backward(const Tensor& grad_out, const Tensor&, const Tensor&, int64_t, int64_t, int64_t) {
+  refuse("max backward", grad_out);
+}
 
 }  // namespace torus::cuda_kernels

@@ -22,8 +22,15 @@ Tensor input_grad(bool needed, const Tensor& g, const Shape& shape) {
   return needed ? sum_to(g, shape) : Tensor();
 }
 
+// f(a, b) by the CPU loops, or on the operands' device by the kernel of the same functor.
 template <class F>
-Tensor compare(const Tensor& a, const Tensor& b, std::string_view op, const F& f) {
+Tensor zip_binary(const Tensor& a, const Tensor& b, std::string_view op, cuda_kernels::Binary on_device, const F& f) {
+  return on_cuda(a, b) ? cuda_kernels::binary(on_device, a, b, op) : zip_float(a, b, op, f);
+}
+
+template <class F>
+Tensor compare(const Tensor& a, const Tensor& b, std::string_view op, cuda_kernels::Compare on_device, const F& f) {
+  if (on_cuda(a, b)) return cuda_kernels::compare(on_device, a, b, op);
   check_cpu(a, op);
   check_same_dtype(a, b, op);
   Tensor out = Tensor::empty(broadcast_shapes({a.shape(), b.shape()}, op), DType::u8);
@@ -82,7 +89,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor pow(const Tensor& base, const Tensor& exponent) {
   TORUS_PROFILE_OP("pow");
-  Tensor out = zip_float(base, exponent, "pow", fn::Pow{});
+  Tensor out = zip_binary(base, exponent, "pow", cuda_kernels::Binary::pow, fn::Pow{});
   // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b ln a
   return record("pow", out, {base, exponent}, [a = base.detach(), b = exponent.detach(), out = out.detach(), na = base.requires_grad(), nb = exponent.requires_grad()](const Tensor& g) {
     return Grads{na ? sum_to(mul(g, mul(b, pow(a, sub(b, Tensor::scalar(1, b.dtype()))))), a.shape()) : Tensor(),
@@ -93,7 +100,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
 // The gradient goes to the larger (smaller) input; ties split it evenly, as in PyTorch.
 Tensor maximum(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("maximum");
-  Tensor out = zip_float(a, b, "maximum", fn::Maximum{});
+  Tensor out = zip_binary(a, b, "maximum", cuda_kernels::Binary::maximum, fn::Maximum{});
   return record("maximum", out, {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     Tensor share = where(eq(a, b), g * 0.5, g);
     Tensor zero = Tensor::zeros({}, g.dtype());
@@ -104,7 +111,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
   TORUS_PROFILE_OP("minimum");
-  Tensor out = zip_float(a, b, "minimum", fn::Minimum{});
+  Tensor out = zip_binary(a, b, "minimum", cuda_kernels::Binary::minimum, fn::Minimum{});
   return record("minimum", out, {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
     Tensor share = where(eq(a, b), g * 0.5, g);
     Tensor zero = Tensor::zeros({}, g.dtype());
@@ -113,11 +120,12 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, "eq", [](double x, double y) { return x == y; }); }
-Tensor gt(const Tensor& a, const Tensor& b) { return compare(a, b, "gt", [](double x, double y) { return x > y; }); }
-Tensor lt(const Tensor& a, const Tensor& b) { return compare(a, b, "lt", [](double x, double y) { return x < y; }); }
-Tensor ge(const Tensor& a, const Tensor& b) { return compare(a, b, "ge", [](double x, double y) { return x >= y; }); }
-Tensor le(const Tensor& a, const Tensor& b) { return compare(a, b, "le", [](double x, double y) { return x <= y; }); }
+using cuda_kernels::Compare;
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, "eq", Compare::eq, [](double x, double y) { return x == y; }); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(a, b, "gt", Compare::gt, [](double x, double y) { return x > y; }); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(a, b, "lt", Compare::lt, [](double x, double y) { return x < y; }); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(a, b, "ge", Compare::ge, [](double x, double y) { return x >= y; }); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(a, b, "le", Compare::le, [](double x, double y) { return x <= y; }); }
 
 void register_elementwise_binary_samples(std::vector<OpSample>& s) {
   using I = SampleInput;

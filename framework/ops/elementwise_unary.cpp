@@ -37,6 +37,21 @@ Tensor chain(const Tensor& saved, const Tensor& g, std::string_view op, UnaryGra
                                       : zip_float(saved, g, op, Backward{});
 }
 
+// clamp on a device, from the binary kernels: maximum then minimum with the bounds (NaN
+// passes through both, as on the cpu), and the gradient where lo <= x <= hi.
+Tensor clamp_on_device(const Tensor& x, double lo, double hi) {
+  using cuda_kernels::Binary;
+  const Tensor low = Tensor::scalar(lo, x.dtype()), high = Tensor::scalar(hi, x.dtype());
+  Tensor y = cuda_kernels::binary(Binary::minimum, cuda_kernels::binary(Binary::maximum, x, low, "clamp"), high,
+                                  "clamp");
+  return record("clamp", y, {x}, [x = x.detach(), low, high](const Tensor& g) {
+    using cuda_kernels::Compare;
+    const Tensor above_low = cuda_kernels::compare(Compare::ge, x, low, "clamp backward").to(x.dtype());
+    const Tensor below_high = cuda_kernels::compare(Compare::le, x, high, "clamp backward").to(x.dtype());
+    return Grads{mul(g, mul(above_low, below_high))};
+  });
+}
+
 }  // namespace
 
 Tensor neg(const Tensor& x) {
@@ -141,7 +156,9 @@ Tensor square(const Tensor& x) {
 
 Tensor pow(const Tensor& base, double exponent) {
   TORUS_PROFILE_OP("pow");
-  Tensor y = map_float(base, "pow", [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); });
+  Tensor y = cuda_kernels::on_cuda(base)
+                 ? cuda_kernels::binary(cuda_kernels::Binary::pow, base, Tensor::scalar(exponent, base.dtype()), "pow")
+                 : map_float(base, "pow", [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); });
   // d x^p = p x^(p-1)
   return record("pow_scalar", y, {base}, [x = base.detach(), exponent](const Tensor& g) {
     return Grads{mul(g, pow(x, exponent - 1.0) * exponent)};
@@ -153,6 +170,7 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   TORUS_CHECK(!min || !max || *min <= *max, "clamp: min {} is greater than max {}", *min, *max);
   const double lo = min.value_or(-std::numeric_limits<double>::infinity());
   const double hi = max.value_or(std::numeric_limits<double>::infinity());
+  if (cuda_kernels::on_cuda(x)) return clamp_on_device(x, lo, hi);
   Tensor y = map_float(x, "clamp", [lo, hi](auto v) {
     using T = decltype(v);
     return v < static_cast<T>(lo) ? static_cast<T>(lo) : (v > static_cast<T>(hi) ? static_cast<T>(hi) : v);

@@ -67,7 +67,7 @@ Shape concat_shape(const std::vector<Tensor>& tensors, int64_t dim) {
   shape[dim] = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
-    check_cpu(t, "concat");
+    check_same_device(t, first, "concat");
     TORUS_CHECK(t.dtype() == first.dtype(), "concat: tensor {} has dtype {} but tensor 0 has {}",
                 i, dtype_name(t.dtype()), dtype_name(first.dtype()));
     bool same_shape = t.dim() == first.dim();
@@ -90,6 +90,43 @@ Tensor embedding_cuda(const Tensor& index, const Tensor& weight, const Shape& ou
     check_index_range(index.to(Device::cpu()), weight.size(0),
                       fmt::format("weight of shape {}", weight.shape_str()), "embedding");
   return f.out.view(out_shape);
+}
+
+// A contiguous (outer, size, inner) tensor as the (size, outer * inner) table of its rows
+// along the middle dim, and back: how index_select uses the embedding kernels on a device.
+Tensor rows_first(const Tensor& t, const AxisLayout& layout) {
+  return t.detach().contiguous().view({layout.outer, layout.size, layout.inner}).permute({1, 0, 2}).contiguous().view(
+      {layout.size, layout.outer * layout.inner});
+}
+Tensor rows_back(const Tensor& rows, const AxisLayout& layout) {
+  return rows.view({layout.size, layout.outer, layout.inner}).permute({1, 0, 2}).contiguous();
+}
+
+// index_select on a device: the embedding gather over the rows_first table, and its
+// deterministic scatter-add backward.
+Tensor index_select_cuda(const Tensor& x, int64_t dim, const Tensor& index, const AxisLayout& layout,
+                         const Shape& out_shape) {
+  check_same_device(x, index, "index_select");
+  const cuda_nn_kernels::EmbeddingForward f = cuda_nn_kernels::embedding(index, rows_first(x, layout));
+  if (f.first_bad >= 0)
+    check_index_range(index.to(Device::cpu()), layout.size,
+                      fmt::format("dim {} of x of shape {}", dim, x.shape_str()), "index_select");
+  const AxisLayout selected{layout.outer, index.numel(), layout.inner};
+  Tensor out = rows_back(f.out, selected).view(out_shape);
+  return record("index_select", out, {x}, [index, layout, selected, shape = x.shape()](const Tensor& g) {
+    const Tensor grad_rows =
+        cuda_nn_kernels::embedding_backward(rows_first(g, selected), index, layout.size, layout.outer * layout.inner);
+    return Grads{rows_back(grad_rows, layout).view(shape)};
+  });
+}
+
+// concat on a device: each input copied into its slice of the output.
+void concat_cuda(const std::vector<Tensor>& tensors, int64_t dim, const Tensor& out) {
+  int64_t start = 0;
+  for (const Tensor& t : tensors) {
+    out.narrow(dim, start, t.shape()[dim]).copy_(t.detach());
+    start += t.shape()[dim];
+  }
 }
 
 }  // namespace
@@ -125,8 +162,10 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   TORUS_PROFILE_OP("index_select");
-  check_cpu(x, "index_select");
-  check_cpu(index, "index_select");
+  if (!cuda_kernels::on_cuda(x)) {
+    check_cpu(x, "index_select");
+    check_cpu(index, "index_select");
+  }
   TORUS_CHECK(x.dim() >= 1, "index_select: x must have at least one dim, got shape {}",
               x.shape_str());
   TORUS_CHECK(index.dim() <= 1, "index_select: index must be 1-D, got shape {}",
@@ -135,10 +174,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   // x (outer, rows, inner) -> out (outer, K, inner), K = index.numel().
   const AxisLayout layout = axis_layout(x.shape(), dim);
   Tensor flat_index = index.contiguous();
-  check_index_range(flat_index, layout.size,
-                    fmt::format("dim {} of x of shape {}", dim, x.shape_str()), "index_select");
   Shape out_shape = x.shape();
   out_shape[dim] = flat_index.numel();
+  if (cuda_kernels::on_cuda(x)) return index_select_cuda(x, dim, flat_index, layout, out_shape);
+  check_index_range(flat_index, layout.size,
+                    fmt::format("dim {} of x of shape {}", dim, x.shape_str()), "index_select");
   Tensor out = gather(x, flat_index, layout, out_shape);
   // As embedding: each selected slice of x receives the sum of the g slices copied from it.
   return record("index_select", out, {x}, [flat_index, layout, shape = x.shape()](const Tensor& g) {
@@ -152,23 +192,28 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   TORUS_CHECK(tensors.front().dim() >= 1, "concat: tensor 0 has zero dims and cannot be joined");
   dim = wrap_dim(dim, tensors.front().dim(), "concat");
   const Shape out_shape = concat_shape(tensors, dim);
-  Tensor out = Tensor::empty(out_shape, tensors.front().dtype());
-  // out (outer, total, inner); input i fills columns [start_i, start_i + size_i) of each slab.
-  const AxisLayout layout = axis_layout(out_shape, dim);
+  Tensor out = Tensor::empty(out_shape, tensors.front().dtype(), tensors.front().device());
   std::vector<int64_t> sizes;
   std::vector<bool> needs_grad;
-  dispatch_all(out.dtype(), [&]<class T>() {
-    int64_t start = 0;
-    for (const Tensor& t : tensors) {
-      Tensor src = t.detach().contiguous();
-      const int64_t size = t.shape()[dim];
-      cpu::copy_blocks(src.data<T>(), out.data<T>() + start * layout.inner, layout.outer,
-                       size * layout.inner, layout.size * layout.inner);
-      sizes.push_back(size);
-      needs_grad.push_back(t.requires_grad());
-      start += size;
-    }
-  });
+  for (const Tensor& t : tensors) {
+    sizes.push_back(t.shape()[dim]);
+    needs_grad.push_back(t.requires_grad());
+  }
+  if (cuda_kernels::on_cuda(out)) {
+    concat_cuda(tensors, dim, out);
+  } else {
+    // out (outer, total, inner); input i fills columns [start_i, start_i + size_i) of each slab.
+    const AxisLayout layout = axis_layout(out_shape, dim);
+    dispatch_all(out.dtype(), [&]<class T>() {
+      int64_t start = 0;
+      for (const Tensor& t : tensors) {
+        Tensor src = t.detach().contiguous();
+        cpu::copy_blocks(src.data<T>(), out.data<T>() + start * layout.inner, layout.outer,
+                         t.shape()[dim] * layout.inner, layout.size * layout.inner);
+        start += t.shape()[dim];
+      }
+    });
+  }
   // Each input is copied unchanged into its slice of the output, so its gradient is that
   // slice of g.
   return record("concat", out, tensors, [dim, sizes, needs_grad](const Tensor& g) {

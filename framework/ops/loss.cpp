@@ -202,8 +202,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
 
 Tensor mse_loss(const Tensor& input, const Tensor& target) {
   TORUS_PROFILE_OP("mse_loss");
-  check_cpu(input, "mse_loss");
-  check_cpu(target, "mse_loss");
+  check_same_device(input, target, "mse_loss");  // the arithmetic below runs on their device
   check_same_dtype(input, target, "mse_loss");
   TORUS_CHECK(input.shape() == target.shape(),
               "mse_loss: input of shape {} and target of shape {} differ (no broadcasting)",

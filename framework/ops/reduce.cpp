@@ -138,15 +138,19 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 namespace {
 // values and indices of the max over one dim, keepdim layout.
 std::pair<Tensor, Tensor> max_kernel(const Tensor& x, int64_t dim) {
-  check_cpu(x, "max");
+  if (!cuda_kernels::on_cuda(x)) check_cpu(x, "max");
   TORUS_CHECK(x.dim() == 0 || x.size(dim) > 0, "max: reduction over an empty dim {} of shape {}",
               dim, x.shape_str());
   Tensor c = x.contiguous();
   const AxisLayout axis = axis_layout(x.shape(), dim);
   Shape out_shape = x.shape();
   if (x.dim() > 0) out_shape[dim] = 1;
-  Tensor values = Tensor::empty(out_shape, x.dtype());
-  Tensor indices = Tensor::empty(out_shape, DType::i64);
+  Tensor values = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor indices = Tensor::empty(out_shape, DType::i64, x.device());
+  if (cuda_kernels::on_cuda(x)) {
+    cuda_kernels::max_middle(c, values, indices, axis.outer, axis.size, axis.inner);
+    return {values, indices};
+  }
   dispatch_floating(x.dtype(), "max", [&]<class T>() {
     cpu::max_middle(c.data<T>(), values.data<T>(), indices.data<int64_t>(), axis.outer, axis.size,
                     axis.inner);
@@ -163,9 +167,14 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   if (!keepdim && x.dim() > 0) values = values.squeeze(dim);
   // The gradient flows to the position of the maximum only.
   return record("max", values, {x}, [shape, indices = indices, dim, dtype = x.dtype()](const Tensor& g) {
-    Tensor grad = Tensor::zeros(shape, dtype);
+    Tensor grad = Tensor::empty(shape, dtype, g.device());
     Tensor g_kept = g.reshape(indices.shape()).contiguous();
     const AxisLayout axis = axis_layout(shape, dim);
+    if (cuda_kernels::on_cuda(g_kept)) {
+      cuda_kernels::max_middle_backward(g_kept, indices, grad, axis.outer, axis.size, axis.inner);
+      return Grads{grad};
+    }
+    grad.fill_(0.0);
     dispatch_floating(dtype, "max backward", [&]<class T>() {
       T* dst = grad.data<T>();
       const T* src = g_kept.data<T>();
@@ -188,7 +197,6 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
   TORUS_PROFILE_OP("var");
-  check_cpu(x, "var");
   const auto dims = normalize_dims(dims_in, x.dim(), "var");
   const int64_t n = reduced_count(x.shape(), dims);
   const double denominator = static_cast<double>(std::max<int64_t>(n - correction, 0));

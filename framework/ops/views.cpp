@@ -136,7 +136,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   const Shape input_shape = shape();
   const DType dtype = this->dtype();
   return record("narrow", out, {*this}, [input_shape, dtype, d, start, length](const Tensor& g) {
-    Tensor grad = Tensor::zeros(input_shape, dtype);
+    Tensor grad = Tensor::zeros(input_shape, dtype, g.device());
     grad.narrow(d, start, length).copy_(g);
     return std::vector<Tensor>{grad};
   });

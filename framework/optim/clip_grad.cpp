@@ -1,10 +1,14 @@
 // Global gradient norm and clipping (see clip_grad.h). Partial sums are per thread and
 // added in thread order, so a result depends only on the data and the thread count.
+// Gradients on a device are reduced there, in their own dtype, and read back once.
 #include "framework/optim/clip_grad.h"
 
 #include <array>
 #include <cmath>
 
+#include "framework/autograd/grad_mode.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/ops.h"
 #include "framework/tensor/dtype.h"
 #include "kernels/cpu/parallel.h"
 
@@ -57,20 +61,40 @@ double reduce_gradient(const T* g, int64_t n, double p) {
   return total;
 }
 
+// Σ |g|^p over one device gradient (max |g| for the infinity norm), a 0-dim device tensor.
+Tensor reduce_gradient_on_device(const Tensor& g, double p) {
+  if (std::isinf(p)) return max(abs(g).reshape({-1}), 0);
+  if (p == 2.0) return sum(square(g));
+  return sum(pow(abs(g), p));
+}
+
 }  // namespace
 
 double grad_norm(const std::vector<Tensor>& parameters, double norm_type) {
   TORUS_CHECK(norm_type > 0, "clip_grad_norm: norm_type must be > 0 (or infinity), got {}", norm_type);
   const bool inf = std::isinf(norm_type);
   double total = 0;
+  NoGradGuard no_grad;
+  std::vector<Tensor> on_device;  // the device gradients' parts, (1) each, read back once at the end
   for (const Tensor& p : parameters) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
+    if (cuda_kernels::on_cuda(g)) {
+      if (g.numel() == 0) continue;
+      on_device.push_back(reduce_gradient_on_device(g, norm_type).reshape({1}));
+      continue;
+    }
     TORUS_CHECK(g.is_contiguous(), "clip_grad_norm: gradient of '{}' of shape {} is not contiguous", p.name(),
                 g.shape_str());
     const double part = dispatch_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
       return reduce_gradient(g.data<T>(), g.numel(), norm_type);
     });
+    total = inf ? (part > total || std::isnan(part) ? part : total) : total + part;
+  }
+  if (!on_device.empty()) {
+    // max keeps a NaN, as the cpu's loop does
+    const Tensor parts = concat(on_device, 0);
+    const double part = (inf ? max(parts, 0) : sum(parts)).item();
     total = inf ? (part > total || std::isnan(part) ? part : total) : total + part;
   }
   return inf ? total : (norm_type == 2.0 ? std::sqrt(total) : std::pow(total, 1.0 / norm_type));
@@ -84,6 +108,10 @@ double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm, do
   for (const Tensor& p : parameters) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
+    if (cuda_kernels::on_cuda(g)) {
+      mul_(g, coef);
+      continue;
+    }
     dispatch_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
       T* data = g.data<T>();
       const T c = static_cast<T>(coef);

@@ -5,10 +5,32 @@
 //   p -= lr * d
 #include "framework/optim/sgd.h"
 
+#include "framework/autograd/grad_mode.h"
+#include "framework/ops/cuda_kernels.h"
+#include "framework/ops/ops.h"
 #include "framework/optim/fused_updates.h"
 #include "framework/tensor/dtype.h"
 
 namespace torus::optim {
+namespace {
+
+// The same update on a device, from the device's arithmetic ops (several passes over memory
+// where the cpu makes one; SGD is not the device's hot path, AdamW is fused).
+void sgd_on_device(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdOptions& o, double lr, bool first) {
+  NoGradGuard no_grad;
+  Tensor d = o.weight_decay != 0 ? add(g, mul(p, Tensor::scalar(o.weight_decay, p.dtype()))) : g;
+  if (buf.defined()) {
+    if (first) {
+      buf.copy_(d);
+    } else {
+      axpby_(buf, o.momentum, d, 1.0 - o.dampening);
+    }
+    d = o.nesterov ? add(d, mul(buf, Tensor::scalar(o.momentum, p.dtype()))) : buf;
+  }
+  add_(p, d, -lr);
+}
+
+}  // namespace
 
 Sgd::Sgd(const NamedTensors& parameters, const SgdOptions& options) : Optimizer(parameters), options_(options) {
   configure();
@@ -33,7 +55,7 @@ void Sgd::configure() {
 }
 
 Tensor Sgd::initial_state(size_t /*field*/, const Tensor& param) const {
-  return Tensor::zeros(param.shape(), param.dtype());
+  return Tensor::zeros(param.shape(), param.dtype(), param.device());
 }
 
 void Sgd::step() {
@@ -44,6 +66,10 @@ void Sgd::step() {
     const Tensor& p = parameters()[i];
     const bool first = has_momentum && !has_state(i);
     Tensor buf = has_momentum ? state(i)[0] : Tensor();
+    if (cuda_kernels::on_cuda(p)) {
+      sgd_on_device(p, g, buf, options_, lr_, first);
+      continue;
+    }
     dispatch_floating(p.dtype(), "SGD", [&]<class T>() {
       const fused::SgdScalars<T> s{static_cast<T>(lr_),
                                    static_cast<T>(options_.momentum),

@@ -1,7 +1,12 @@
 // The cuDNN handle and its workspace (cudnn_common.h).
 #include "kernels/cuda/cudnn_common.h"
 
+#include <map>
+#include <mutex>
+
 #include <cuda_runtime.h>
+
+#include "kernels/cuda/device_context.h"
 
 namespace torus::cuda {
 
@@ -35,6 +40,19 @@ void* CudnnHandle::workspace(size_t bytes) {
   TORUS_CUDA(cudaMalloc(&workspace_, bytes));
   workspace_bytes_ = bytes;
   return workspace_;
+}
+
+CudnnHandle& device_cudnn_handle(int index) {
+  static std::mutex mutex;
+  static auto* handles = new std::map<int, CudnnHandle*>();  // leaked: contexts outlive static destructors
+  const std::lock_guard<std::mutex> lock(mutex);
+  CudnnHandle*& handle = (*handles)[index];
+  if (handle == nullptr) {
+    DeviceContext& context = device_context(index);
+    context.make_current();
+    handle = new CudnnHandle(context.compute_stream());
+  }
+  return *handle;
 }
 
 void set_nchw(const TensorDescriptor& d, int64_t n, int64_t c, int64_t h, int64_t w) {

@@ -53,6 +53,11 @@ class CudnnHandle {
   std::map<std::string, ConvAlgoChoice> algorithms_;
 };
 
+// The handle of device `index`, on its compute stream (device_context.h), made on first use
+// and kept until exit as the device's context is: what the framework's conv2d and pooling
+// use. Making it is thread-safe; using it is not (ops run on one thread per device).
+CudnnHandle& device_cudnn_handle(int index);
+
 // One owner per cuDNN descriptor; Create in the constructor, Destroy in the destructor.
 template <class Descriptor, cudnnStatus_t (*Create)(Descriptor*), cudnnStatus_t (*Destroy)(Descriptor)>
 class CudnnDescriptor {

@@ -34,10 +34,11 @@ __global__ void binary_forward_vec4_kernel(const float* __restrict__ a, const fl
   if (tail < n) out[tail] = op(a[tail], b[tail]);
 }
 
-// The general case: each output element's offsets in a and b from the merged layout.
-template <class Op>
+// The general case: each output element's offsets in a and b from the merged layout. Out is
+// float, or uint8_t for the comparisons.
+template <class Out, class Op>
 __global__ void binary_forward_kernel(const float* __restrict__ a, const float* __restrict__ b,
-                                      float* __restrict__ out, BroadcastLayout layout, Op op) {
+                                      Out* __restrict__ out, BroadcastLayout layout, Op op) {
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < layout.numel; i += stride) {
     int64_t rest = i, a_offset = 0, b_offset = 0;
@@ -47,9 +48,15 @@ __global__ void binary_forward_kernel(const float* __restrict__ a, const float* 
       a_offset += coord * layout.a_strides[d];
       b_offset += coord * layout.b_strides[d];
     }
-    out[i] = op(a[a_offset], b[b_offset]);
+    out[i] = static_cast<Out>(op(a[a_offset], b[b_offset]));
   }
 }
+
+struct Equal { __device__ bool operator()(float x, float y) const { return x == y; } };
+struct Less { __device__ bool operator()(float x, float y) const { return x < y; } };
+struct Greater { __device__ bool operator()(float x, float y) const { return x > y; } };
+struct LessEqual { __device__ bool operator()(float x, float y) const { return x <= y; } };
+struct GreaterEqual { __device__ bool operator()(float x, float y) const { return x >= y; } };
 
 // The local derivative times g, for the operand being differentiated.
 struct BinaryGrad {
@@ -61,6 +68,9 @@ struct BinaryGrad {
       case BinaryOp::sub: return wrt_b ? -g : g;
       case BinaryOp::mul: return wrt_b ? g * x : g * y;
       case BinaryOp::div: return wrt_b ? -g * x / (y * y) : g / y;
+      case BinaryOp::pow:
+      case BinaryOp::maximum:
+      case BinaryOp::minimum: break;  // refused by binary_backward
     }
     return 0.0f;
   }
@@ -102,6 +112,14 @@ __global__ void binary_backward_kernel(const float* __restrict__ grad_out, const
 }
 
 template <class Op>
+void launch_general(Op op, const float* a, const float* b, uint8_t* out, const BroadcastLayout& layout,
+                    cudaStream_t stream) {
+  const LaunchConfig1D config = elementwise_config(layout.numel);
+  binary_forward_kernel<<<config.grid, config.block, 0, stream>>>(a, b, out, layout, op);
+  TORUS_CUDA_CHECK_LAUNCH("binary_forward_kernel");
+}
+
+template <class Op>
 void launch_forward(Op op, const float* a, const float* b, float* out, const BroadcastLayout& layout,
                     cudaStream_t stream) {
   const bool aligned = is_aligned(reinterpret_cast<uintptr_t>(a), 4, 4) &&
@@ -126,6 +144,9 @@ const char* binary_op_name(BinaryOp op) {
     case BinaryOp::sub: return "sub";
     case BinaryOp::mul: return "mul";
     case BinaryOp::div: return "div";
+    case BinaryOp::pow: return "pow";
+    case BinaryOp::maximum: return "maximum";
+    case BinaryOp::minimum: return "minimum";
   }
   return "?";
 }
@@ -139,12 +160,30 @@ void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
     case BinaryOp::sub: return launch_forward(fn::Sub{}, a, b, out, layout, stream);
     case BinaryOp::mul: return launch_forward(fn::Mul{}, a, b, out, layout, stream);
     case BinaryOp::div: return launch_forward(fn::Div{}, a, b, out, layout, stream);
+    case BinaryOp::pow: return launch_forward(fn::Pow{}, a, b, out, layout, stream);
+    case BinaryOp::maximum: return launch_forward(fn::Maximum{}, a, b, out, layout, stream);
+    case BinaryOp::minimum: return launch_forward(fn::Minimum{}, a, b, out, layout, stream);
+  }
+}
+
+void compare_forward(CompareOp op, const float* a, const float* b, uint8_t* out, const BroadcastLayout& layout,
+                     cudaStream_t stream) {
+  if (layout.numel == 0) return;
+  TORUS_CUDA_EXPECT(a != nullptr && b != nullptr && out != nullptr, "compare_forward: null buffer");
+  switch (op) {
+    case CompareOp::eq: return launch_general(Equal{}, a, b, out, layout, stream);
+    case CompareOp::lt: return launch_general(Less{}, a, b, out, layout, stream);
+    case CompareOp::gt: return launch_general(Greater{}, a, b, out, layout, stream);
+    case CompareOp::le: return launch_general(LessEqual{}, a, b, out, layout, stream);
+    case CompareOp::ge: return launch_general(GreaterEqual{}, a, b, out, layout, stream);
   }
 }
 
 void binary_backward(BinaryOp op, const float* grad_out, const float* a, const float* b,
                      float* grad_a, float* grad_b, const BroadcastLayout& layout,
                      cudaStream_t stream) {
+  TORUS_CUDA_EXPECT(op == BinaryOp::add || op == BinaryOp::sub || op == BinaryOp::mul || op == BinaryOp::div,
+                    binary_op_name(op), "_backward: no kernel (its gradient is composed of other ops)");
   const bool needs_a = op == BinaryOp::mul || op == BinaryOp::div;
   TORUS_CUDA_EXPECT(grad_out != nullptr || layout.numel == 0, binary_op_name(op), "_backward: null grad_out");
   TORUS_CUDA_EXPECT(!needs_a || ((a != nullptr || grad_b == nullptr) && b != nullptr),

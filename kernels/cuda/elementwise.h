@@ -2,13 +2,17 @@
 // backward. a, b, out and the gradients are contiguous in their own shapes.
 #pragma once
 
+#include <cstdint>
+
 #include <cuda_runtime_api.h>
 
 #include "kernels/cuda/broadcast.h"
 
 namespace torus::cuda {
 
-enum class BinaryOp { add, sub, mul, div };
+// pow, maximum and minimum have a forward only: their gradients are written in the
+// framework from other ops (framework/ops/elementwise_binary.cpp).
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum };
 const char* binary_op_name(BinaryOp op);
 
 // out = a op b, out in the broadcast shape (layout.numel elements). Same-shape operands
@@ -16,9 +20,16 @@ const char* binary_op_name(BinaryOp op);
 void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
                     const BroadcastLayout& layout, cudaStream_t stream);
 
+// out[i] = a op b as 1 or 0 (u8), with broadcasting: the CPU's comparisons (so NaN compares
+// false, and unequal).
+enum class CompareOp { eq, lt, gt, le, ge };
+void compare_forward(CompareOp op, const float* a, const float* b, uint8_t* out, const BroadcastLayout& layout,
+                     cudaStream_t stream);
+
 // grad_a (a's shape) and grad_b (b's shape) from grad_out (the broadcast shape), each
 // summed over the dims its operand was broadcast along; either may be nullptr when not
-// wanted. a is read only for mul and div (grad_b), b only for mul and div.
+// wanted. a is read only for mul and div (grad_b), b only for mul and div. add, sub, mul
+// and div only.
 void binary_backward(BinaryOp op, const float* grad_out, const float* a, const float* b,
                      float* grad_a, float* grad_b, const BroadcastLayout& layout,
                      cudaStream_t stream);

@@ -1,0 +1,120 @@
+// The optimizers and gradient clipping on cuda:0 against the cpu: AdamW (the fused kernel),
+// SGD in its variants (composed of the device's arithmetic ops) and clip_grad_norm over
+// device gradients, from the same parameters and gradients. Label gpu: skips, saying why,
+// where no device is present.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "framework/ops/ops.h"
+#include "framework/optim/adam.h"
+#include "framework/optim/clip_grad.h"
+#include "framework/optim/sgd.h"
+#include "framework/tensor/device_backend.h"
+#include "framework/tensor/random.h"
+
+namespace torus {
+namespace {
+
+const Device kGpu = Device::cuda(0);
+
+class CudaOptimizer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = device_backend::why_unavailable(kGpu);
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+};
+
+void expect_close(const Tensor& cpu, const Tensor& gpu, double rtol, const std::string& what) {
+  ASSERT_EQ(gpu.device(), kGpu) << what;
+  const std::vector<double> a = cpu.to_vector<double>(), b = gpu.to_vector<double>();
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-6 + rtol * std::abs(a[i])) << what << " [" << i << "]";
+}
+
+// One parameter on each side from the same start.
+struct Pair {
+  Tensor cpu, gpu;
+};
+Pair parameter_pair(const Shape& shape, Generator& gen) {
+  const Tensor start = Tensor::randn(shape, gen);
+  return {start.clone().detach().set_requires_grad(), start.to(kGpu).detach().set_requires_grad()};
+}
+
+// `steps` steps of the two optimizers on sum(param * target), new targets each step.
+template <class Optimizer>
+void run_steps(Pair& param, Optimizer& cpu_optimizer, Optimizer& gpu_optimizer, int steps, Generator& gen) {
+  for (int step = 0; step < steps; ++step) {
+    const Tensor target = Tensor::randn(param.cpu.shape(), gen);
+    sum(mul(param.cpu, target)).backward();
+    sum(mul(param.gpu, target.to(kGpu))).backward();
+    cpu_optimizer.step();
+    gpu_optimizer.step();
+    cpu_optimizer.zero_grad();
+    gpu_optimizer.zero_grad();
+  }
+}
+
+TEST_F(CudaOptimizer, AdamWStepsMatchTheCpu) {
+  Generator gen(5);
+  Pair param = parameter_pair({257, 3}, gen);
+  const optim::AdamWOptions options{.lr = 0.01, .weight_decay = 0.1};
+  optim::AdamW cpu_adam(std::vector<Tensor>{param.cpu}, options), gpu_adam(std::vector<Tensor>{param.gpu}, options);
+  run_steps(param, cpu_adam, gpu_adam, 3, gen);
+  expect_close(param.cpu, param.gpu, 1e-5, "AdamW after 3 steps");
+}
+
+TEST_F(CudaOptimizer, SgdStepsMatchTheCpuInEveryVariant) {
+  const std::vector<optim::SgdOptions> variants = {
+      {.lr = 0.1},
+      {.lr = 0.1, .weight_decay = 0.01},
+      {.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01},
+      {.lr = 0.05, .momentum = 0.9, .nesterov = true},
+  };
+  for (size_t v = 0; v < variants.size(); ++v) {
+    Generator gen(11 + v);
+    Pair param = parameter_pair({65, 4}, gen);
+    optim::Sgd cpu_sgd(std::vector<Tensor>{param.cpu}, variants[v]), gpu_sgd(std::vector<Tensor>{param.gpu}, variants[v]);
+    run_steps(param, cpu_sgd, gpu_sgd, 3, gen);
+    expect_close(param.cpu, param.gpu, 1e-5, "SGD variant " + std::to_string(v) + " after 3 steps");
+  }
+}
+
+// Gradients set by hand on both sides, one of them holding a large value so that clipping
+// scales them all.
+TEST_F(CudaOptimizer, ClipGradNormMatchesTheCpuForEachNorm) {
+  for (const double norm_type : {2.0, 3.0, std::numeric_limits<double>::infinity()}) {
+    Generator gen(21);
+    std::vector<Tensor> cpu_params, gpu_params;
+    for (const Shape& shape : {Shape{33, 5}, Shape{7}, Shape{2, 3, 4}}) {
+      Pair param = parameter_pair(shape, gen);
+      sum(mul(param.cpu, param.cpu.detach() * 3.0)).backward();
+      sum(mul(param.gpu, param.gpu.detach() * 3.0)).backward();
+      cpu_params.push_back(param.cpu);
+      gpu_params.push_back(param.gpu);
+    }
+    const std::string what = "norm " + std::to_string(norm_type);
+    const double cpu_norm = optim::clip_grad_norm(cpu_params, 1.0, norm_type);
+    const double gpu_norm = optim::clip_grad_norm(gpu_params, 1.0, norm_type);
+    EXPECT_NEAR(gpu_norm, cpu_norm, 1e-5 * cpu_norm) << what;
+    ASSERT_GT(cpu_norm, 1.0) << what << ": the gradients should need clipping";
+    for (size_t i = 0; i < cpu_params.size(); ++i)
+      expect_close(cpu_params[i].grad(), gpu_params[i].grad(), 1e-5, what + " gradient " + std::to_string(i));
+  }
+}
+
+TEST_F(CudaOptimizer, GradNormOfADeviceGradientHoldingNanIsNan) {
+  const Tensor p = Tensor::zeros({4}, DType::f32, kGpu);
+  p.set_requires_grad();
+  const Tensor weights = Tensor::from_vector({1.0, std::nan(""), 2.0, 3.0}, {4}).to(kGpu);
+  sum(mul(p, weights)).backward();
+  for (const double norm_type : {2.0, std::numeric_limits<double>::infinity()})
+    EXPECT_TRUE(std::isnan(optim::grad_norm({p}, norm_type))) << "norm " << norm_type;
+}
+
+}  // namespace
+}  // namespace torus
