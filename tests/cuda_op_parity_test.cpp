@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/ops/autocast.h"
 #include "framework/ops/ops.h"
 #include "framework/tensor/device_backend.h"
 #include "framework/tensor/random.h"
@@ -75,7 +76,41 @@ TEST_P(CudaOpParity, MatchesTheCpu) {
   }
 }
 
+// Under bf16 autocast (framework/ops/autocast.h) the device's bf16 GEMMs against the cpu's
+// emulation: the products of bf16 values are exact in f32 on both, so only the order of the
+// f32 sums differs, forward and backward.
+class CudaAutocastParity : public CudaOpParity {};
+
+std::vector<OpSample> matrix_product_samples() {
+  std::vector<OpSample> out;
+  for (const OpSample& sample : op_samples())
+    if (sample.name.rfind("matmul/", 0) == 0 || sample.name.rfind("linear/", 0) == 0) out.push_back(sample);
+  return out;
+}
+
+TEST_P(CudaAutocastParity, MatchesTheCpuEmulation) {
+  const OpSample& sample = GetParam();
+  AutocastGuard bf16(DType::bf16);
+  const std::vector<Tensor> cpu_inputs = test::make_inputs(sample, DType::f32, 4321);
+  const Tensor cpu_out = sample.call(cpu_inputs);
+  const std::vector<Tensor> gpu_inputs = on_device(cpu_inputs);
+  const Tensor gpu_out = sample.call(gpu_inputs);
+  ASSERT_EQ(gpu_out.dtype(), DType::f32) << sample.name;
+  expect_close(cpu_out, gpu_out, 1e-5, sample.name + " forward under autocast");
+  Generator gen(7);
+  const Tensor projection = Tensor::randn(cpu_out.shape(), gen);
+  cpu_out.backward(projection);
+  gpu_out.backward(projection.to(kGpu));
+  for (size_t i = 0; i < cpu_inputs.size(); ++i) {
+    if (!cpu_inputs[i].requires_grad()) continue;
+    expect_close(cpu_inputs[i].grad(), gpu_inputs[i].grad(), 1e-5,
+                 sample.name + " gradient of input " + std::to_string(i) + " under autocast");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, CudaOpParity, ::testing::ValuesIn(op_samples()),
+                         [](const auto& info) { return test::test_name(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(MatrixProducts, CudaAutocastParity, ::testing::ValuesIn(matrix_product_samples()),
                          [](const auto& info) { return test::test_name(info.param.name); });
 
 }  // namespace

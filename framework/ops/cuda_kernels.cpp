@@ -1,6 +1,7 @@
 // cuda_kernels.h on the CUDA backend: tensors to device pointers, layouts, the launch.
 #include "framework/ops/cuda_kernels.h"
 
+#include <cstddef>
 #include <optional>
 
 #include "framework/ops/cuda_launch.h"
@@ -167,27 +168,48 @@ std::optional<int64_t> even_step(const std::vector<int64_t>& offsets) {
 
 }  // namespace
 
+namespace {
+
+cuda::BlasDtype blas_dtype(const Tensor& t, std::string_view role) {
+  if (t.dtype() == DType::f32) return cuda::BlasDtype::f32;
+  if (t.dtype() == DType::bf16) return cuda::BlasDtype::bf16;
+  throw NotImplementedError(fmt::format("matmul: no CUDA GEMM for a {} {} (f32 or bf16)", dtype_name(t.dtype()), role));
+}
+
+// The element types of a GEMM: a and b alike, f32 operands with an f32 result.
+cuda::GemmTypes gemm_types(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const cuda::GemmTypes types{blas_dtype(a, "operand"), blas_dtype(out, "result")};
+  TORUS_CHECK(a.dtype() == b.dtype(), "matmul: operands of dtypes {} and {}", dtype_name(a.dtype()),
+              dtype_name(b.dtype()));
+  TORUS_CHECK(types.inputs == cuda::BlasDtype::bf16 || types.output == cuda::BlasDtype::f32,
+              "matmul: f32 operands need an f32 result, not {}", dtype_name(out.dtype()));
+  return types;
+}
+
+}  // namespace
+
 void gemm(const GemmCall& call, const Tensor& a, const std::vector<int64_t>& a_offsets, const Tensor& b,
           const std::vector<int64_t>& b_offsets, double beta, const Tensor& out) {
-  check_f32(a, "matmul");
-  check_f32(b, "matmul");
   check_same_device(a, b, "matmul");
   check_same_device(a, out, "matmul");
+  const cuda::GemmTypes types = gemm_types(a, b, out);
   cuda::DeviceContext& ctx = context_of(a);
   const cuda::GemmShape shape{call.trans_a, call.trans_b, call.m, call.n, call.k, call.lda, call.ldb, call.n};
-  const auto* pa = static_cast<const float*>(a.raw_data());
-  const auto* pb = static_cast<const float*>(b.raw_data());
-  auto* pc = static_cast<float*>(out.raw_data());
+  const auto* pa = static_cast<const std::byte*>(a.raw_data());
+  const auto* pb = static_cast<const std::byte*>(b.raw_data());
+  auto* pc = static_cast<std::byte*>(out.raw_data());
+  const int64_t in_bytes = static_cast<int64_t>(dtype_size(a.dtype())), out_bytes = static_cast<int64_t>(dtype_size(out.dtype()));
   const auto step_a = even_step(a_offsets), step_b = even_step(b_offsets);
   const auto entries = static_cast<int64_t>(a_offsets.size());
   if (entries > 1 && step_a && step_b) {
-    cuda::gemm_strided_batched(ctx.blas(), shape, {entries, *step_a, *step_b, call.m * call.n}, 1.0f, pa, pb,
+    cuda::gemm_strided_batched(ctx.blas(), shape, {entries, *step_a, *step_b, call.m * call.n}, types, 1.0f, pa, pb,
                                static_cast<float>(beta), pc);
     return;
   }
   for (int64_t e = 0; e < entries; ++e)
-    cuda::gemm(ctx.blas(), shape, 1.0f, pa + a_offsets[static_cast<size_t>(e)],
-               pb + b_offsets[static_cast<size_t>(e)], static_cast<float>(beta), pc + e * call.m * call.n);
+    cuda::gemm(ctx.blas(), shape, types, 1.0f, pa + a_offsets[static_cast<size_t>(e)] * in_bytes,
+               pb + b_offsets[static_cast<size_t>(e)] * in_bytes, static_cast<float>(beta),
+               pc + e * call.m * call.n * out_bytes);
 }
 
 void adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,

@@ -42,7 +42,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 // The row-major GEMM of a batch, as cpu::gemm takes it (kernels/cpu/gemm.h): for entry e,
 // out[e] (m, n) = op(a at a_offsets[e]) · op(b at b_offsets[e]) + beta * out[e], out
 // contiguous. Offsets in elements from a's and b's first element. One strided-batched
-// cuBLAS call when the offsets step evenly, else one call per entry. f32.
+// cuBLAS call when the offsets step evenly, else one call per entry. a and b f32 (out f32),
+// or bf16 (out bf16 or f32: autocast's products); accumulation in f32.
 struct GemmCall {
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0;

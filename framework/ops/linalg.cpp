@@ -1,12 +1,14 @@
 // Matrix products: matmul (torch.matmul semantics) and linear. Every product is cpu::gemm
 // run on the operands' own storage: a matrix stored row-major or transposed (a .t() view, a
 // backward's transposed operand) is read in place through GEMM's trans flag and leading
-// dimension, and broadcast batch dims are walked with stride 0, never materialized.
+// dimension, and broadcast batch dims are walked with stride 0, never materialized. Under
+// autocast (autocast.h) the operands are rounded to bf16 first.
 #include <algorithm>
 #include <optional>
 
 #include "framework/profile/profiler.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/cuda_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
@@ -147,19 +149,31 @@ void gemm_batched(const Tensor& a, const Tensor& b, const Tensor& out, double be
   });
 }
 
-// a (*, m, k) · b (*, k, n) for detached operands of >= 2 dims, batch dims broadcast.
-Tensor product(const Tensor& a, const Tensor& b) {
+// A product's operand as autocast has it: itself, or under bf16 autocast an f32 operand
+// rounded to bf16 (kept in bf16 on a device, for cuBLAS; back in f32 on the cpu, where the
+// f32 GEMM of rounded values gives the bf16 GEMM's numbers). Contiguous when rounded.
+Tensor autocast_operand(const Tensor& t) {
+  if (autocast_dtype() != DType::bf16 || t.dtype() != DType::f32) return t;
+  const Tensor rounded = t.to(DType::bf16);
+  return cuda_kernels::on_cuda(t) ? rounded : rounded.to(DType::f32);
+}
+
+// a (*, m, k) · b (*, k, n) for detached operands of >= 2 dims, batch dims broadcast; the
+// result in a's dtype (f32 under autocast).
+Tensor product(const Tensor& a_in, const Tensor& b_in) {
+  const DType dtype = a_in.dtype();
+  const Tensor a = autocast_operand(a_in), b = autocast_operand(b_in);
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   if (b.dim() == 2 && a.dim() > 2) {
     // One matrix against a stack: a single (rows, k) · (k, n) GEMM when a's rows step evenly.
     if (auto rows = row_view(a); rows && gemm_operand(*rows)) {
-      Tensor out = Tensor::empty({rows->size(0), n}, a.dtype(), a.device());
+      Tensor out = Tensor::empty({rows->size(0), n}, dtype, a.device());
       gemm_batched(*rows, gemm_ready(b), out, 0.0);
       return out.view(with_matrix(batch_shape(a), m, n));
     }
   }
   const Shape batch = broadcast_shapes({batch_shape(a), batch_shape(b)}, "matmul (batch dims)");
-  Tensor out = Tensor::empty(with_matrix(batch, m, n), a.dtype(), a.device());
+  Tensor out = Tensor::empty(with_matrix(batch, m, n), dtype, a.device());
   gemm_batched(gemm_ready(a).expand(with_matrix(batch, m, k)),
                gemm_ready(b).expand(with_matrix(batch, k, n)), out, 0.0);
   return out;
@@ -226,10 +240,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_linear_args(x, weight, bias);
   // x (*, in) as x2 (M, in); out2 (M, out) = x2 · weightᵀ + bias, one GEMM reading weight
   // in place (the transposed view of a row-major weight is GEMM's trans_b).
-  const Tensor x2 = as_matrix(x.detach());
+  const Tensor x2 = as_matrix(autocast_operand(x.detach()));
   Tensor out2 = Tensor::empty({x2.size(0), weight.size(0)}, x.dtype(), x.device());
   if (bias.defined()) out2.copy_(bias.detach());  // broadcast over rows; GEMM adds onto it
-  gemm_batched(x2, gemm_ready(weight.detach().t()), out2, bias.defined() ? 1.0 : 0.0);
+  gemm_batched(x2, gemm_ready(autocast_operand(weight.detach()).t()), out2, bias.defined() ? 1.0 : 0.0);
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(weight.size(0));
   // y = x·Wᵀ + b: dx = g·W, dW = gᵀ·x summed over all rows of x (one GEMM, gᵀ read in place

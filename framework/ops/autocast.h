@@ -1,0 +1,32 @@
+// Mixed precision for matrix products. Inside an AutocastGuard(DType::bf16), matmul and
+// linear (and so attention's products and every layer built on them) round their f32
+// operands to bf16 and multiply them with f32 accumulation into an f32 result: on a device,
+// cuBLAS bf16 GEMMs on the tensor cores; on the cpu an emulation with the same numbers (a
+// product of two bf16 values is exact in f32), slower than plain f32, for checking a run's
+// numerics without a GPU. The backward's products run the same way while the guard is held,
+// so a training step holds it over forward and backward. Parameters, gradients, optimizer
+// state and every other op stay f32; conv2d is not cast.
+//
+// The state is per thread, as grad mode's (grad_mode.h).
+#pragma once
+
+#include "framework/tensor/dtype.h"
+
+namespace torus {
+
+// The dtype matrix products round f32 operands to on this thread: f32 (no rounding) or bf16.
+DType autocast_dtype();
+
+class AutocastGuard {
+ public:
+  // dtype: f32 (products as written) or bf16; anything else is refused by name.
+  explicit AutocastGuard(DType dtype);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  DType previous_;
+};
+
+}  // namespace torus

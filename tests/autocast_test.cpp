@@ -1,0 +1,103 @@
+// bf16 autocast of matrix products (framework/ops/autocast.h) on the cpu: inside the guard,
+// matmul and linear give exactly the f32 products of their operands rounded to bf16,
+// forward and backward; outside it, and for other dtypes, nothing changes.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "framework/ops/autocast.h"
+#include "framework/ops/ops.h"
+#include "framework/tensor/random.h"
+
+namespace torus {
+namespace {
+
+Tensor rounded(const Tensor& t) { return t.detach().to(DType::bf16).to(DType::f32); }
+
+void expect_equal(const Tensor& expected, const Tensor& actual, const char* what) {
+  ASSERT_EQ(expected.shape(), actual.shape()) << what;
+  ASSERT_EQ(actual.dtype(), expected.dtype()) << what;
+  const std::vector<double> e = expected.to_vector<double>(), a = actual.to_vector<double>();
+  for (size_t i = 0; i < e.size(); ++i) ASSERT_EQ(a[i], e[i]) << what << " [" << i << "]";
+}
+
+bool any_differs(const Tensor& x, const Tensor& y) {
+  const std::vector<double> a = x.to_vector<double>(), b = y.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return true;
+  return false;
+}
+
+TEST(Autocast, MatmulMultipliesTheRoundedOperandsForwardAndBackward) {
+  Generator gen(3);
+  const Tensor a = Tensor::randn({2, 5, 7}, gen).set_requires_grad();
+  const Tensor b = Tensor::randn({7, 3}, gen).set_requires_grad();
+  const Tensor projection = Tensor::randn({2, 5, 3}, gen);
+  Tensor out;
+  {
+    AutocastGuard bf16(DType::bf16);
+    out = matmul(a, b);
+    out.backward(projection);
+  }
+  expect_equal(matmul(rounded(a), rounded(b)), out, "forward");
+  EXPECT_TRUE(any_differs(matmul(a.detach(), b.detach()), out)) << "bf16 rounding changed nothing";
+  expect_equal(matmul(rounded(projection), rounded(b).t()), a.grad(), "gradient of a");
+  expect_equal(matmul(rounded(a).reshape({10, 7}).t(), rounded(projection).reshape({10, 3})), b.grad(),
+               "gradient of b");
+}
+
+TEST(Autocast, LinearMultipliesTheRoundedOperandsAndAddsTheBiasInF32) {
+  Generator gen(4);
+  const Tensor x = Tensor::randn({6, 8}, gen).set_requires_grad();
+  const Tensor w = Tensor::randn({4, 8}, gen).set_requires_grad();
+  const Tensor bias = Tensor::randn({4}, gen).set_requires_grad();
+  const Tensor projection = Tensor::randn({6, 4}, gen);
+  Tensor out;
+  {
+    AutocastGuard bf16(DType::bf16);
+    out = linear(x, w, bias);
+    out.backward(projection);
+  }
+  expect_equal(linear(rounded(x), rounded(w), bias.detach()), out, "forward");
+  expect_equal(matmul(rounded(projection), rounded(w)), x.grad(), "gradient of x");
+  expect_equal(matmul(rounded(projection).t(), rounded(x)), w.grad(), "gradient of w");
+  expect_equal(sum(projection, {0}), bias.grad(), "gradient of the bias (not rounded)");
+}
+
+TEST(Autocast, OutsideTheGuardAndForOtherDtypesProductsAreUnchanged) {
+  Generator gen(5);
+  const Tensor a = Tensor::randn({4, 6}, gen), b = Tensor::randn({6, 2}, gen);
+  const Tensor plain = matmul(a, b);
+  const Tensor a64 = a.to(DType::f64), b64 = b.to(DType::f64);
+  const Tensor plain64 = matmul(a64, b64);
+  { AutocastGuard bf16(DType::bf16); }
+  expect_equal(plain, matmul(a, b), "after the guard");
+  AutocastGuard bf16(DType::bf16);
+  const Tensor out64 = matmul(a64, b64);
+  ASSERT_EQ(out64.dtype(), DType::f64);
+  EXPECT_FALSE(any_differs(plain64, out64)) << "f64 products changed under bf16 autocast";
+}
+
+TEST(Autocast, GuardsNestAndRestoreAndRefuseOtherDtypesByName) {
+  EXPECT_EQ(autocast_dtype(), DType::f32);
+  {
+    AutocastGuard outer(DType::bf16);
+    EXPECT_EQ(autocast_dtype(), DType::bf16);
+    {
+      AutocastGuard inner(DType::f32);
+      EXPECT_EQ(autocast_dtype(), DType::f32);
+    }
+    EXPECT_EQ(autocast_dtype(), DType::bf16);
+  }
+  EXPECT_EQ(autocast_dtype(), DType::f32);
+  try {
+    AutocastGuard f16(DType::f16);
+    FAIL() << "f16 autocast was accepted";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("f16"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace torus
