@@ -108,6 +108,25 @@ TEST_P(CudaAutocastParity, MatchesTheCpuEmulation) {
   }
 }
 
+// The fused attention kernel's dropout draws the cpu composition's mask (the same Philox
+// blocks over the (B, H, T, T) weights), forward and backward.
+TEST(CudaAttention, DropoutMatchesTheCpuComposition) {
+  const std::string why = device_backend::why_unavailable(kGpu);
+  if (!why.empty()) GTEST_SKIP() << why;
+  Generator inputs(31);
+  const Tensor cpu_qkv = Tensor::randn({2, 7, 24}, inputs).set_requires_grad();
+  const Tensor gpu_qkv = cpu_qkv.detach().to(kGpu).set_requires_grad();
+  Generator cpu_gen(8), gpu_gen(8);
+  const Tensor cpu_y = causal_attention(cpu_qkv, 2, 0.3, true, &cpu_gen);
+  const Tensor gpu_y = causal_attention(gpu_qkv, 2, 0.3, true, &gpu_gen);
+  expect_close(cpu_y, gpu_y, 1e-4, "attention with dropout, forward");
+  EXPECT_EQ(cpu_gen.offset(), gpu_gen.offset()) << "the two drew different numbers of Philox blocks";
+  const Tensor projection = Tensor::randn(cpu_y.shape(), inputs);
+  cpu_y.backward(projection);
+  gpu_y.backward(projection.to(kGpu));
+  expect_close(cpu_qkv.grad(), gpu_qkv.grad(), 1e-4, "attention with dropout, gradient of qkv");
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, CudaOpParity, ::testing::ValuesIn(op_samples()),
                          [](const auto& info) { return test::test_name(info.param.name); });
 INSTANTIATE_TEST_SUITE_P(MatrixProducts, CudaAutocastParity, ::testing::ValuesIn(matrix_product_samples()),

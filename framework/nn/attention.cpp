@@ -1,24 +1,9 @@
 // Causal self-attention (see attention.h).
 #include "framework/nn/attention.h"
 
-#include <cmath>
-#include <limits>
-
 #include "framework/ops/ops.h"
 
 namespace torus::nn {
-namespace {
-
-// (T, T) u8 with 1 strictly above the diagonal (torch.triu(ones, diagonal=1)).
-Tensor causal_mask(int64_t context) {
-  Tensor mask = Tensor::zeros({context, context}, DType::u8);
-  uint8_t* m = mask.data<uint8_t>();
-  for (int64_t i = 0; i < context; ++i)
-    for (int64_t j = i + 1; j < context; ++j) m[i * context + j] = 1;
-  return mask;
-}
-
-}  // namespace
 
 CausalSelfAttention::CausalSelfAttention(const AttentionOptions& options, Generator& gen,
                                          std::shared_ptr<Generator> dropout_gen)
@@ -32,24 +17,17 @@ CausalSelfAttention::CausalSelfAttention(const AttentionOptions& options, Genera
   c_proj_ = register_module("c_proj", std::make_shared<Linear>(c, c, gen, true, options.dtype));
   attn_dropout_ = register_module("attn_dropout", std::make_shared<Dropout>(options.dropout, dropout_gen));
   resid_dropout_ = register_module("resid_dropout", std::make_shared<Dropout>(options.dropout, dropout_gen));
-  mask_ = causal_mask(options.context);
 }
 
 Tensor CausalSelfAttention::forward(const Tensor& x) const {
-  const int64_t c = options_.d_model, h = options_.heads, d = c / h;
+  const int64_t c = options_.d_model, h = options_.heads;
   TORUS_CHECK(x.dim() == 3 && x.size(2) == c && x.size(1) <= options_.context,
               "CausalSelfAttention(d_model {}, heads {}, context {}): input must be (B, T <= {}, {}), "
               "got shape {}",
               c, h, options_.context, options_.context, c, x.shape_str());
-  const int64_t b = x.size(0), t = x.size(1);
-  const std::vector<Tensor> qkv = split((*c_attn_)(x), {c, c, c}, 2);  // 3 x (B, T, C)
-  auto by_head = [&](const Tensor& u) { return u.view({b, t, h, d}).transpose(1, 2); };  // (B, H, T, D)
-  const Tensor q = by_head(qkv[0]), k = by_head(qkv[1]), v = by_head(qkv[2]);
-  Tensor scores = matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));  // (B, H, T, T)
-  scores = masked_fill(scores, mask_.narrow(0, 0, t).narrow(1, 0, t),
-                       -std::numeric_limits<double>::infinity());
-  const Tensor weights = (*attn_dropout_)(softmax(scores, -1));
-  const Tensor y = matmul(weights, v).transpose(1, 2).reshape({b, t, c});  // (B, T, C)
+  // The attention weights' dropout is attn_dropout's p and generator, inside the fused op.
+  const Tensor y = causal_attention((*c_attn_)(x), h, attn_dropout_->p(), attn_dropout_->is_training(),
+                                    attn_dropout_->generator().get());  // (B, T, C)
   return (*resid_dropout_)((*c_proj_)(y));
 }
 

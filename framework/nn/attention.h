@@ -2,8 +2,9 @@
 // ("c_attn", Linear(C, 3C), output laid out [q | k | v]) and an output projection
 // ("c_proj", Linear(C, C)). Scores are q·kᵀ / sqrt(D), masked above the diagonal with -inf,
 // softmaxed, dropped out ("attn_dropout") and applied to v; the projected output is
-// dropped out again ("resid_dropout"). The mask is derived, so it is not in the state_dict
-// (PyTorch: a non-persistent buffer).
+// dropped out again ("resid_dropout"). The middle is one op, causal_attention (ops.h): one
+// fused kernel on a device. The mask is derived, so it is not in the state_dict (PyTorch: a
+// non-persistent buffer).
 //
 // B batch, T positions (<= context), C d_model, H heads, D = C / H.
 #pragma once
@@ -41,7 +42,6 @@ class CausalSelfAttention : public Layer {
   std::shared_ptr<Linear> c_proj_;
   std::shared_ptr<Dropout> attn_dropout_;
   std::shared_ptr<Dropout> resid_dropout_;
-  Tensor mask_;  // (context, context) u8, 1 where position j > i may not be attended to
 };
 
 }  // namespace torus::nn

@@ -6,6 +6,7 @@
 #include "framework/ops/cuda_launch.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/tensor.h"
+#include "kernels/cuda/attention.h"
 #include "kernels/cuda/bias_gelu.h"
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/dropout.h"
@@ -207,6 +208,52 @@ Tensor dropout_backward(const Tensor& g_in, double p, uint64_t seed, uint64_t of
   Tensor gx = empty_like(g);
   cuda::dropout_backward(in(g), out(gx), g.numel(), p, seed, offset, stream_of(g));
   return gx;
+}
+
+namespace {
+
+// The kernels' view of qkv (B, T, 3C): Q, K and V heads in place, Y (B, T, C) contiguous.
+cuda::AttentionShape attention_shape(const Tensor& qkv, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3, d = c / heads;
+  const cuda::HeadStrides in = cuda::qkv_head_strides(t, heads, d);
+  return {.batch = b, .heads = heads, .seq = t, .head_dim = d, .q = in, .k = in, .v = in,
+          .out = cuda::out_head_strides(t, heads, d)};
+}
+
+cuda::AttentionDropout kernel_dropout(const AttentionDropout& d) { return {d.p, d.seed, d.offset}; }
+
+}  // namespace
+
+AttentionForward causal_attention(const Tensor& qkv_in, int64_t heads, const AttentionDropout& dropout) {
+  check_f32(qkv_in, "causal_attention");
+  const Tensor qkv = qkv_in.contiguous();
+  const cuda::AttentionShape shape = attention_shape(qkv, heads);
+  const int64_t c = qkv.size(2) / 3;
+  cuda::DeviceContext& ctx = cuda_launch::context_of(qkv);
+  AttentionForward f;
+  f.y = Tensor::empty({shape.batch, shape.seq, c}, DType::f32, qkv.device());
+  f.probs = Tensor::empty({shape.batch * shape.heads, shape.seq, shape.seq}, DType::f32, qkv.device());
+  const Tensor dropped = dropout.p > 0 ? Tensor::empty(f.probs.shape(), DType::f32, qkv.device()) : Tensor();
+  const float* base = in(qkv);
+  cuda::causal_attention_forward(ctx.blas(), shape, cuda::BlasDtype::f32, base, base + c, base + 2 * c, out(f.probs),
+                                 out(f.y), kernel_dropout(dropout), out_or_null(dropped));
+  return f;
+}
+
+Tensor causal_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& g_in, int64_t heads,
+                                 const AttentionDropout& dropout) {
+  const Tensor g = f32_on(g_in, qkv, "causal_attention backward");
+  const cuda::AttentionShape shape = attention_shape(qkv, heads);
+  const int64_t c = qkv.size(2) / 3;
+  cuda::DeviceContext& ctx = cuda_launch::context_of(qkv);
+  Tensor grad = Tensor::empty(qkv.shape(), DType::f32, qkv.device());
+  const Tensor scratch = Tensor::empty(probs.shape(), DType::f32, qkv.device());
+  const float* base = in(qkv);
+  float* grad_base = out(grad);
+  cuda::causal_attention_backward(ctx.blas(), shape, cuda::BlasDtype::f32, base, base + c, base + 2 * c, in(probs),
+                                  in(g), out(scratch), grad_base, grad_base + c, grad_base + 2 * c,
+                                  kernel_dropout(dropout));
+  return grad;
 }
 
 }  // namespace torus::cuda_nn_kernels

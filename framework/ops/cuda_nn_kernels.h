@@ -1,5 +1,5 @@
 // The CUDA column of the neural-network op files (softmax, layer_norm, gelu, cross_entropy,
-// embedding, dropout), as cuda_kernels.h is for the arithmetic ones: each function runs a
+// embedding, dropout, causal attention), as cuda_kernels.h is for the arithmetic ones: each function runs a
 // kernel of kernels/cuda/ on its tensors' device, on that device's compute stream. The op
 // checks shapes and owns the autograd record; these check what the kernel adds (f32, the
 // device, index dtypes) and say so by name. Outputs are new contiguous device tensors.
@@ -68,5 +68,22 @@ Tensor embedding_backward(const Tensor& g, const Tensor& index, int64_t vocab, i
 // dropout's rule, so the masks match); the backward regenerates the mask.
 Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset);
 Tensor dropout_backward(const Tensor& g, double p, uint64_t seed, uint64_t offset);
+
+// Causal self-attention over c_attn's output qkv (B, T, 3C), contiguous f32, `heads` heads:
+// y (B, T, C) = dropout(causal_softmax(Q Kᵀ / sqrt(D))) V, the heads read and written in
+// place (kernels/cuda/attention.h). probs (B H, T, T) is kept for the backward. Dropout
+// (p > 0) draws the Philox blocks offset.. of `seed`, the cpu dropout's mask over the
+// (B, H, T, T) probabilities.
+struct AttentionForward {
+  Tensor y, probs;
+};
+struct AttentionDropout {
+  double p = 0;
+  uint64_t seed = 0, offset = 0;
+};
+AttentionForward causal_attention(const Tensor& qkv, int64_t heads, const AttentionDropout& dropout);
+// The gradient of qkv (B, T, 3C) from the forward's qkv and probs and the upstream g (B, T, C).
+Tensor causal_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& g, int64_t heads,
+                                 const AttentionDropout& dropout);
 
 }  // namespace torus::cuda_nn_kernels

@@ -41,4 +41,11 @@ Tensor embedding_backward(const Tensor& g, const Tensor&, int64_t, int64_t) { re
 Tensor dropout(const Tensor& x, double, uint64_t, uint64_t) { refuse("dropout", x); }
 Tensor dropout_backward(const Tensor& g, double, uint64_t, uint64_t) { refuse("dropout backward", g); }
 
+AttentionForward causal_attention(const Tensor& qkv, int64_t, const AttentionDropout&) {
+  refuse("causal_attention", qkv);
+}
+Tensor causal_attention_backward(const Tensor& qkv, const Tensor&, const Tensor&, int64_t, const AttentionDropout&) {
+  refuse("causal_attention backward", qkv);
+}
+
 }  // namespace torus::cuda_nn_kernels

@@ -111,6 +111,13 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 // not training. The mask comes from `gen`, so a seeded generator reproduces it.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 
+// ---- Attention (attention.cpp) ----
+// Causal self-attention over qkv (B, T, 3C), the q, k, v projections side by side, in
+// `heads` heads of C / heads: softmax(Q Kᵀ / sqrt(D), causal mask) V, dropout with p on the
+// attention weights when training (from `gen`, which may be null only when nothing drops),
+// the heads joined back into (B, T, C). One fused kernel on a device.
+Tensor causal_attention(const Tensor& qkv, int64_t heads, double dropout_p, bool training, Generator* gen);
+
 // ---- In place, not recorded by autograd (inplace.cpp): optimizers, accumulation ----
 void add_(const Tensor& self, const Tensor& other, double alpha = 1.0);  // self += alpha*other
 void mul_(const Tensor& self, double factor);
