@@ -99,5 +99,16 @@ TEST(Autocast, GuardsNestAndRestoreAndRefuseOtherDtypesByName) {
   }
 }
 
+TEST(Autocast, Tf32IsOffByDefaultAndLeavesCpuProductsAlone) {
+  EXPECT_FALSE(allow_tf32());
+  Generator gen(6);
+  const Tensor a = Tensor::randn({5, 9}, gen), b = Tensor::randn({9, 4}, gen);
+  const Tensor plain = matmul(a, b);
+  set_allow_tf32(true);
+  const Tensor with_tf32 = matmul(a, b);
+  set_allow_tf32(false);
+  EXPECT_FALSE(any_differs(plain, with_tf32)) << "TF32 is for device products only";
+}
+
 }  // namespace
 }  // namespace torus

@@ -127,6 +127,20 @@ TEST(CudaAttention, DropoutMatchesTheCpuComposition) {
   expect_close(cpu_qkv.grad(), gpu_qkv.grad(), 1e-4, "attention with dropout, gradient of qkv");
 }
 
+// With TF32 allowed, f32 products on the device keep TF32's accuracy (10-bit mantissas,
+// f32 accumulation: ~1e-3 relative) against the cpu's f32.
+TEST(CudaTf32, ProductsStayWithinTf32Rounding) {
+  const std::string why = device_backend::why_unavailable(kGpu);
+  if (!why.empty()) GTEST_SKIP() << why;
+  Generator gen(41);
+  const Tensor a = Tensor::rand({64, 128}, gen), b = Tensor::rand({128, 32}, gen);  // positive: no cancellation
+  const Tensor cpu = matmul(a, b);
+  set_allow_tf32(true);
+  const Tensor gpu = matmul(a.to(kGpu), b.to(kGpu));
+  set_allow_tf32(false);
+  expect_close(cpu, gpu, 4e-3, "matmul with TF32");
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, CudaOpParity, ::testing::ValuesIn(op_samples()),
                          [](const auto& info) { return test::test_name(info.param.name); });
 INSTANTIATE_TEST_SUITE_P(MatrixProducts, CudaAutocastParity, ::testing::ValuesIn(matrix_product_samples()),

@@ -1,5 +1,7 @@
-// The thread's autocast dtype (autocast.h).
+// The thread's autocast dtype and the process's TF32 switch (autocast.h).
 #include "framework/ops/autocast.h"
+
+#include <atomic>
 
 #include "kernels/common/error.h"
 
@@ -7,6 +9,7 @@ namespace torus {
 namespace {
 
 thread_local DType current = DType::f32;
+std::atomic<bool> tf32{false};
 
 }  // namespace
 
@@ -19,5 +22,8 @@ AutocastGuard::AutocastGuard(DType dtype) : previous_(current) {
 }
 
 AutocastGuard::~AutocastGuard() { current = previous_; }
+
+bool allow_tf32() { return tf32.load(std::memory_order_relaxed); }
+void set_allow_tf32(bool allow) { tf32.store(allow, std::memory_order_relaxed); }
 
 }  // namespace torus

@@ -7,7 +7,10 @@
 // so a training step holds it over forward and backward. Parameters, gradients, optimizer
 // state and every other op stay f32; conv2d is not cast.
 //
-// The state is per thread, as grad mode's (grad_mode.h).
+// The autocast state is per thread, as grad mode's (grad_mode.h). Apart from it, TF32 (f32
+// products on a device's tensor cores with 10-bit mantissas, ~1e-3 relative error) is one
+// process-wide switch, off by default, as PyTorch's torch.backends.cuda.matmul.allow_tf32:
+// it applies to f32 GEMMs and convolutions on devices and changes nothing on the cpu.
 #pragma once
 
 #include "framework/tensor/dtype.h"
@@ -28,5 +31,8 @@ class AutocastGuard {
  private:
   DType previous_;
 };
+
+bool allow_tf32();
+void set_allow_tf32(bool allow);
 
 }  // namespace torus

@@ -1,6 +1,7 @@
 // cuda_conv_kernels.h through cuDNN: geometry to cuDNN's shapes, tensors to device pointers.
 #include "framework/ops/cuda_conv_kernels.h"
 
+#include "framework/ops/autocast.h"
 #include "framework/ops/cuda_launch.h"
 #include "framework/ops/elementwise.h"
 #include "kernels/cuda/cudnn_conv.h"
@@ -49,6 +50,13 @@ cuda::CudnnHandle& handle_for(const Tensor& a, const Tensor& b, std::string_view
   return cuda::device_cudnn_handle(a.device().index);
 }
 
+// The algorithm choice: cuDNN's heuristics, TF32 only when allowed (autocast.h).
+cuda::ConvAlgoOptions algo_options() {
+  cuda::ConvAlgoOptions o;
+  o.allow_tf32 = allow_tf32();
+  return o;
+}
+
 const float* in(const Tensor& t) { return static_cast<const float*>(t.raw_data()); }
 float* out(const Tensor& t) { return static_cast<float*>(t.raw_data()); }
 
@@ -65,7 +73,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
     bias = bias_in.contiguous();
   }
   Tensor y = Tensor::empty({s.batch, s.out_channels, s.out_h(), s.out_w()}, DType::f32, x.device());
-  cuda::conv2d_forward(handle, s, in(x), in(weight), bias.defined() ? in(bias) : nullptr, out(y));
+  cuda::conv2d_forward(handle, s, in(x), in(weight), bias.defined() ? in(bias) : nullptr, out(y), algo_options());
   return y;
 }
 
@@ -74,7 +82,7 @@ Tensor conv2d_input_grad(const Tensor& g_in, const Tensor& weight_in, const Conv
   const cuda::Conv2dShape s = conv_shape(geometry);
   const Tensor g = g_in.contiguous(), weight = weight_in.contiguous();
   Tensor dx = Tensor::empty({s.batch, s.channels, s.height, s.width}, DType::f32, g.device());
-  cuda::conv2d_backward_data(handle, s, in(weight), in(g), out(dx));
+  cuda::conv2d_backward_data(handle, s, in(weight), in(g), out(dx), algo_options());
   return dx;
 }
 
@@ -83,7 +91,7 @@ Tensor conv2d_weight_grad(const Tensor& g_in, const Tensor& x_in, const Conv2dGe
   const cuda::Conv2dShape s = conv_shape(geometry);
   const Tensor g = g_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty({s.out_channels, s.channels / s.groups, s.kernel_h, s.kernel_w}, DType::f32, g.device());
-  cuda::conv2d_backward_filter(handle, s, in(x), in(g), out(dw));
+  cuda::conv2d_backward_filter(handle, s, in(x), in(g), out(dw), algo_options());
   return dw;
 }
 

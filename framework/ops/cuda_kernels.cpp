@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <optional>
 
+#include "framework/ops/autocast.h"
 #include "framework/ops/cuda_launch.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/iteration.h"
@@ -201,15 +202,17 @@ void gemm(const GemmCall& call, const Tensor& a, const std::vector<int64_t>& a_o
   const int64_t in_bytes = static_cast<int64_t>(dtype_size(a.dtype())), out_bytes = static_cast<int64_t>(dtype_size(out.dtype()));
   const auto step_a = even_step(a_offsets), step_b = even_step(b_offsets);
   const auto entries = static_cast<int64_t>(a_offsets.size());
+  const cuda::GemmMath math =
+      allow_tf32() && types.inputs == cuda::BlasDtype::f32 ? cuda::GemmMath::tf32 : cuda::GemmMath::f32;
   if (entries > 1 && step_a && step_b) {
     cuda::gemm_strided_batched(ctx.blas(), shape, {entries, *step_a, *step_b, call.m * call.n}, types, 1.0f, pa, pb,
-                               static_cast<float>(beta), pc);
+                               static_cast<float>(beta), pc, math);
     return;
   }
   for (int64_t e = 0; e < entries; ++e)
     cuda::gemm(ctx.blas(), shape, types, 1.0f, pa + a_offsets[static_cast<size_t>(e)] * in_bytes,
                pb + b_offsets[static_cast<size_t>(e)] * in_bytes, static_cast<float>(beta),
-               pc + e * call.m * call.n * out_bytes);
+               pc + e * call.m * call.n * out_bytes, math);
 }
 
 void adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
