@@ -1,6 +1,7 @@
 // bf16 autocast of matrix products (framework/ops/autocast.h) on the cpu: inside the guard,
-// matmul and linear give exactly the f32 products of their operands rounded to bf16,
-// forward and backward; outside it, and for other dtypes, nothing changes.
+// matmul and linear give exactly the f32 products of their operands rounded to bf16, and so
+// do their backwards, even when backward() runs after the guard is gone; outside it, and for
+// other dtypes, nothing changes.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -38,8 +39,8 @@ TEST(Autocast, MatmulMultipliesTheRoundedOperandsForwardAndBackward) {
   {
     AutocastGuard bf16(DType::bf16);
     out = matmul(a, b);
-    out.backward(projection);
   }
+  out.backward(projection);  // after the guard: the backward keeps the forward's precision
   expect_equal(matmul(rounded(a), rounded(b)), out, "forward");
   EXPECT_TRUE(any_differs(matmul(a.detach(), b.detach()), out)) << "bf16 rounding changed nothing";
   expect_equal(matmul(rounded(projection), rounded(b).t()), a.grad(), "gradient of a");
@@ -57,8 +58,8 @@ TEST(Autocast, LinearMultipliesTheRoundedOperandsAndAddsTheBiasInF32) {
   {
     AutocastGuard bf16(DType::bf16);
     out = linear(x, w, bias);
-    out.backward(projection);
   }
+  out.backward(projection);
   expect_equal(linear(rounded(x), rounded(w), bias.detach()), out, "forward");
   expect_equal(matmul(rounded(projection), rounded(w)), x.grad(), "gradient of x");
   expect_equal(matmul(rounded(projection).t(), rounded(x)), w.grad(), "gradient of w");
@@ -73,6 +74,17 @@ TEST(Autocast, OutsideTheGuardAndForOtherDtypesProductsAreUnchanged) {
   const Tensor plain64 = matmul(a64, b64);
   { AutocastGuard bf16(DType::bf16); }
   expect_equal(plain, matmul(a, b), "after the guard");
+  {
+    // and an f32 forward's backward stays f32 inside a bf16 guard
+    const Tensor a_grad = a.detach().set_requires_grad(), b_copy = b.detach();
+    const Tensor y = matmul(a_grad, b_copy);
+    const Tensor expected = matmul(Tensor::ones(y.shape()), b_copy.t());
+    {
+      AutocastGuard bf16(DType::bf16);
+      y.backward(Tensor::ones(y.shape()));
+    }
+    expect_equal(expected, a_grad.grad(), "f32 backward under a bf16 guard");
+  }
   AutocastGuard bf16(DType::bf16);
   const Tensor out64 = matmul(a64, b64);
   ASSERT_EQ(out64.dtype(), DType::f64);

@@ -186,7 +186,9 @@ Tensor matmul_matrices(const Tensor& a, const Tensor& b) {
   // its operand was broadcast along. The transposes are views GEMM reads in place. A 2-D b
   // was broadcast over every row of a, so Σ aᵀ·g is one GEMM over all rows.
   return record("matmul", out, {a, b},
-                [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
+                [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad(),
+                 precision = autocast_dtype()](const Tensor& g) {
+                  const AutocastGuard as_forward(precision);  // the backward's products as the forward's
                   Tensor ga = na ? sum_to(matmul(g, b.transpose(-1, -2)), a.shape()) : Tensor();
                   Tensor gb;
                   if (nb && b.dim() == 2) {
@@ -250,7 +252,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // as trans_a), db = the sum of g over rows.
   return record("linear", out2.view(out_shape), {x, weight, bias},
                 [x = x.detach(), weight = weight.detach(), nx = x.requires_grad(),
-                 nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
+                 nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad(),
+                 precision = autocast_dtype()](const Tensor& g) {
+                  const AutocastGuard as_forward(precision);
                   Tensor gx = nx ? matmul(g, weight) : Tensor();
                   const Tensor g2 = nw || nb ? as_matrix(g) : Tensor();
                   Tensor gw = nw ? matmul(g2.t(), as_matrix(x)) : Tensor();
