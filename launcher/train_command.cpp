@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "distributed/checkpoint/checkpoint_locate.h"
+#include "distributed/comm/device_process_group.h"
 #include "distributed/comm/world.h"
 #include "distributed/parallel/data_parallel.h"
 #include "distributed/parallel/exact_gradient_sum.h"
@@ -24,6 +25,7 @@
 #include "kernels/cpu/parallel.h"
 #include "launcher/config_command.h"
 #include "launcher/config_yaml.h"
+#include "launcher/rank_placement.h"
 #include "launcher/stop_signals.h"
 #include "launcher/train_checkpoint.h"
 #include "launcher/train_setup.h"
@@ -48,8 +50,10 @@ struct Parallelism {
 };
 
 // Builds it, makes every rank start from rank 0's weights, and (ZeRO) gives the run an
-// optimizer over this rank's shard instead of the whole model.
-Parallelism make_parallelism(const config::ExperimentConfig& config, RunSetup& setup, comm::ProcessGroup& group) {
+// optimizer over this rank's shard instead of the whole model. `gradient_group` carries
+// data parallelism's buckets: `group` itself, or a device group for a model on a device.
+Parallelism make_parallelism(const config::ExperimentConfig& config, RunSetup& setup, comm::ProcessGroup& group,
+                             comm::ProcessGroup& gradient_group) {
   const auto& d = config.distributed();
   Parallelism p;
   if (d.reproducible()) {
@@ -69,7 +73,7 @@ Parallelism make_parallelism(const config::ExperimentConfig& config, RunSetup& s
                                  d.zero_stage(), p.zero->bucket_count(), p.zero->bucket_count() > 1 ? "s" : "",
                                  p.zero->shard().numel(), setup.model->parameter_count());
   } else if (!p.exact_sum && group.size() > 1) {
-    p.data_parallel = std::make_unique<parallel::DataParallel>(*setup.model, group,
+    p.data_parallel = std::make_unique<parallel::DataParallel>(*setup.model, gradient_group,
                                                                parallel::DataParallelOptions{d.bucket_mb()});
     p.data_parallel->broadcast_state();
     p.description = fmt::format(", {} gradient buckets", p.data_parallel->bucket_count());
@@ -114,9 +118,12 @@ std::string memory_report(const Layer& model, const optim::Optimizer& optimizer,
                      host.allocated_bytes / kMiB, host.peak_allocated_bytes / kMiB);
 }
 
-void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group, const StopSignals& signals) {
+// The run itself, once the model is on this rank's device; `gradient_group`: see
+// make_parallelism. Everything holding host tensors (resume, metrics, evaluation, the stop
+// agreement, checkpoints) goes through `group`.
+void train_run(const config::ExperimentConfig& config, RunSetup& setup, comm::ProcessGroup& group,
+               comm::ProcessGroup& gradient_group, const StopSignals& signals) {
   const int rank = group.rank(), world = group.size();
-  RunSetup setup = make_run_setup(config, /*for_training=*/true, rank, world);
   const std::filesystem::path checkpoints = checkpoints_dir(config, setup.run_dir);
   std::vector<std::string> notes;
   const std::optional<checkpoint::LoadedCheckpoint> resumed = find_resume_point(config, checkpoints, notes, group);
@@ -134,10 +141,13 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
   if (world > 1) group.barrier()->wait();
   if (rank != 0) run = std::make_unique<train::RunDirectory>(setup.run_dir, /*writer=*/false, rank);
   run->write_resolved_config(config::to_yaml(config));  // resuming rewrites it: the config may change
-  run->log(fmt::format("rank {} of {} on {} (local rank {} of {}), {} threads, {} process group", rank, world,
+  run->log(fmt::format("rank {} of {} on {} (local rank {} of {}), {} threads, {} process group{}", rank, world,
                        group.host_name(), group.local_rank(), group.local_size(), cpu::num_threads(),
-                       group.backend_name()));
-  Parallelism parallelism = make_parallelism(config, setup, group);
+                       group.backend_name(),
+                       &gradient_group != &group
+                           ? fmt::format(", gradients over {} on {}", gradient_group.backend_name(), setup.device.str())
+                           : std::string()));
+  Parallelism parallelism = make_parallelism(config, setup, group, gradient_group);
   if (resumed) {
     restore_optimizer(*resumed, *setup.model, *setup.optimizer, parallelism.zero.get());
     if (setup.dropout_generator) setup.dropout_generator->set_offset(resumed->state.dropout_offset);
@@ -193,6 +203,25 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
   }
 }
 
+void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group,
+                    const comm::ProcessGroupOptions& options, const StopSignals& signals) {
+  // Refused before anything loads: a backend that cannot carry this device's gradients.
+  const bool device_gradients = gradients_on_device(config.distributed().backend(),
+                                                    Device::parse(config.trainer().device()), group.size());
+  RunSetup setup = make_run_setup(config, /*for_training=*/true, group.world());
+  // Declared before the run's objects, so it outlives every op they issue.
+  std::unique_ptr<comm::ProcessGroup> device_group;
+  if (device_gradients) device_group = comm::make_device_process_group(group, setup.device, options);
+  try {
+    train_run(config, setup, group, device_group ? *device_group : group, signals);
+  } catch (const std::exception& e) {
+    // The other ranks may never join this rank's last collectives: stop them now rather
+    // than wait in the group's destructor (train() then ends the job).
+    if (device_group) comm::abort_device_communication(*device_group, e.what());
+    throw;
+  }
+}
+
 void train(const ConfigArguments& arguments) {
   const auto config = load_or_print(arguments);
   if (!config) return;
@@ -202,7 +231,7 @@ void train(const ConfigArguments& arguments) {
   options.trace_capacity = static_cast<size_t>(config->distributed().trace_depth());
   const std::unique_ptr<comm::ProcessGroup> group = comm::make_process_group(options);
   try {
-    train_in_world(*config, *group, signals);
+    train_in_world(*config, *group, options, signals);
   } catch (const std::exception& e) {
     // One rank's error ends every rank, so none waits forever in a collective.
     if (group->size() > 1) group->abort_job(e.what());

@@ -16,6 +16,7 @@
 #include "framework/optim/factory.h"
 #include "framework/tensor/device_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "launcher/rank_placement.h"
 
 namespace torus::cli {
 namespace {
@@ -257,23 +258,30 @@ optim::OptimizerOptions optimizer_options(const ExperimentConfig& c) {
 
 namespace {
 
-// trainer.device, checked: usable here, and a world of one (data
-// parallelism on a device needs the NCCL path, which is not wired to it yet).
-Device training_device(const ExperimentConfig& c, int world) {
-  const Device device = Device::parse(c.trainer().device());  // the name was validated with the config
-  if (device.is_cpu()) return device;
+// trainer.device for this rank (rank_placement.h), checked usable here.
+Device training_device(const ExperimentConfig& c, const comm::WorldInfo& world) {
+  if (Device::parse(c.trainer().device()).is_cpu()) return Device::cpu();  // no CUDA query for cpu runs
+  const int count = device_backend::cuda_device_count();
+  const Device device = choose_rank_device(c.trainer().device(), world, count,
+                                           count == 0 ? device_backend::why_unavailable(Device::cuda(0)) : "");
   const std::string why = device_backend::why_unavailable(device);
   TORUS_CHECK(why.empty(), "trainer.device {}: {}", c.trainer().device(), why);
-  TORUS_CHECK(world == 1,
-              "trainer.device {} with {} ranks: data parallelism on a device (NCCL buckets) is not built yet; run "
-              "one rank, or train on cpu",
-              c.trainer().device(), world);
   return device;
 }
 
 }  // namespace
 
 RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, int rank, int world) {
+  comm::WorldInfo info;
+  info.rank = rank;
+  info.size = world;
+  info.local_rank = rank;
+  info.local_size = world;
+  return make_run_setup(c, for_training, info);
+}
+
+RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, const comm::WorldInfo& world_info) {
+  const int rank = world_info.rank, world = world_info.size;
   RunSetup setup;
   if (c.trainer().threads() > 0) cpu::set_num_threads(c.trainer().threads());
   setup.run_dir = std::filesystem::path(c.trainer().run_dir()) / c.name();
@@ -283,7 +291,8 @@ RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, int rank, 
   setup.model = make_model(c, setup.train_set->input_spec(), init, setup.model_description, setup.dropout_generator);
   if (!c.init_from().empty())
     setup.model->load_state_dict(io::load_safetensors(c.init_from()).tensors, /*strict=*/true);
-  setup.model->to(training_device(c, world));  // before the optimizer: its state goes there too
+  setup.device = training_device(c, world_info);
+  setup.model->to(setup.device);  // before the optimizer: its state goes there too
 
   const int64_t accumulation = c.trainer().grad_accumulation();
   TORUS_CHECK(c.data().batch_size() % (accumulation * world) == 0,

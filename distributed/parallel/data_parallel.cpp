@@ -34,27 +34,55 @@ std::string CommStats::describe() const {
       exposed_wait_s / n * 1e3, finish_s / n * 1e3, backward_after_launch_s / n * 1e3);
 }
 
+namespace {
+
+// What a bucket of `dtype` gradients sums in: on a device, f32 for every floating dtype but
+// f64 (half-precision partial sums would round at every hop of NCCL's ring); on the host,
+// the dtype itself (the MPI group sums bf16 in f32 already).
+DType reduction_dtype(DType dtype, Device device) {
+  if (device.is_cpu() || dtype == DType::f64) return dtype;
+  return dtype == DType::bf16 || dtype == DType::f16 ? DType::f32 : dtype;
+}
+
+// Every parameter contiguous and on `device`, and a group that takes that device's tensors.
+void check_placement(const std::vector<Tensor>& parameters, Device device, const comm::ProcessGroup& group) {
+  for (const Tensor& p : parameters) {
+    TORUS_CHECK(p.is_contiguous(), "data parallel: parameters must be contiguous, got one of shape {}", p.shape_str());
+    TORUS_CHECK(p.device() == device, "data parallel: the parameters are on {} and {}; they must all be on one device",
+                device.str(), p.device().str());
+  }
+  const bool device_group = group.backend_name() == "nccl";
+  TORUS_CHECK(device.is_cpu() != device_group,
+              "data parallel: the parameters are on {}, but the process group ({}) takes {} tensors; {}", device.str(),
+              group.backend_name(), device_group ? "device" : "host",
+              device_group ? "use the MPI group for host parameters" : "use a device (NCCL) group for device parameters");
+}
+
+}  // namespace
+
 DataParallel::DataParallel(Module& model, comm::ProcessGroup& group, const DataParallelOptions& options)
     : group_(group) {
   TORUS_CHECK(options.bucket_mb > 0, "data parallel: bucket_mb must be positive, got {}", options.bucket_mb);
   const auto bucket_bytes = static_cast<int64_t>(options.bucket_mb * (1 << 20));
   std::vector<Tensor> parameters = model.parameters();
+  device_ = parameters.empty() ? Device::cpu() : parameters.front().device();
+  check_placement(parameters, device_, group);
   // Reverse registration order: the last layers' gradients are final first.
   for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
     const Tensor& p = *it;
-    TORUS_CHECK(p.is_contiguous() && p.device().is_cpu(), "data parallel: parameters must be contiguous host tensors");
-    const bool fits = !buckets_.empty() && buckets_.back().parameters.front().dtype() == p.dtype() &&
+    const DType dtype = reduction_dtype(p.dtype(), device_);
+    const bool fits = !buckets_.empty() && buckets_.back().dtype == dtype &&
                       (buckets_.back().offsets.back() + buckets_.back().parameters.back().numel() + p.numel()) *
-                              static_cast<int64_t>(dtype_size(p.dtype())) <=
+                              static_cast<int64_t>(dtype_size(dtype)) <=
                           bucket_bytes;
-    if (!fits) buckets_.emplace_back();
+    if (!fits) buckets_.emplace_back().dtype = dtype;
     Bucket& b = buckets_.back();
     b.offsets.push_back(b.parameters.empty() ? 0 : b.offsets.back() + b.parameters.back().numel());
     b.parameters.push_back(p);
   }
   for (size_t i = 0; i < buckets_.size(); ++i) {
     Bucket& b = buckets_[i];
-    b.flat = Tensor::zeros({b.offsets.back() + b.parameters.back().numel()}, b.parameters.front().dtype());
+    b.flat = Tensor::zeros({b.offsets.back() + b.parameters.back().numel()}, b.dtype, device_);
     for (size_t j = 0; j < b.parameters.size(); ++j) {
       std::weak_ptr<bool> alive = alive_;
       b.parameters[j].register_grad_ready_hook([this, alive, i, j](Tensor&) {
@@ -93,7 +121,20 @@ void DataParallel::on_gradient_ready(size_t bucket, size_t) {
   if (++b.ready == static_cast<int64_t>(b.parameters.size())) launch(b);
 }
 
-void DataParallel::launch(Bucket& b) {
+void DataParallel::fill_bucket(Bucket& b) {
+  if (!device_.is_cpu()) {
+    NoGradGuard no_grad;
+    for (size_t j = 0; j < b.parameters.size(); ++j) {
+      const Tensor grad = b.parameters[j].grad();
+      const Tensor slot = b.flat.narrow(0, b.offsets[j], b.parameters[j].numel());
+      if (grad.defined()) {
+        slot.copy_(grad.reshape({-1}));
+      } else {
+        slot.fill_(0);  // a parameter this pass did not reach
+      }
+    }
+    return;
+  }
   const size_t element = dtype_size(b.flat.dtype());
   auto* flat = static_cast<uint8_t*>(b.flat.raw_data());
   for (size_t j = 0; j < b.parameters.size(); ++j) {
@@ -106,6 +147,29 @@ void DataParallel::launch(Bucket& b) {
       std::memset(slot, 0, bytes);  // a parameter this pass did not reach
     }
   }
+}
+
+void DataParallel::empty_bucket(Bucket& b) {
+  if (!device_.is_cpu()) {
+    NoGradGuard no_grad;
+    for (size_t j = 0; j < b.parameters.size(); ++j) {
+      Tensor& p = b.parameters[j];
+      if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.dtype(), device_));
+      p.grad().copy_(b.flat.narrow(0, b.offsets[j], p.numel()).view(p.shape()));
+    }
+    return;
+  }
+  const size_t element = dtype_size(b.flat.dtype());
+  const auto* flat = static_cast<const uint8_t*>(b.flat.raw_data());
+  for (size_t j = 0; j < b.parameters.size(); ++j) {
+    Tensor& p = b.parameters[j];
+    if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.dtype()));
+    std::memcpy(p.grad().raw_data(), flat + b.offsets[j] * element, p.numel() * element);
+  }
+}
+
+void DataParallel::launch(Bucket& b) {
+  fill_bucket(b);
   if (first_launch_ == Clock::time_point{}) first_launch_ = Clock::now();
   b.work = group_.all_reduce(b.flat, comm::ReduceOp::average);
   ++stats_.buckets_launched;
@@ -129,13 +193,7 @@ void DataParallel::finish_gradients() {
     b.work->wait();
     stats_.exposed_wait_s += seconds_since(wait_start);
     b.work.reset();
-    const size_t element = dtype_size(b.flat.dtype());
-    const auto* flat = static_cast<const uint8_t*>(b.flat.raw_data());
-    for (size_t j = 0; j < b.parameters.size(); ++j) {
-      Tensor& p = b.parameters[j];
-      if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.dtype()));
-      std::memcpy(p.grad().raw_data(), flat + b.offsets[j] * element, p.numel() * element);
-    }
+    empty_bucket(b);
   }
   first_launch_ = {};
   ++stats_.steps;

@@ -3,6 +3,13 @@
 // step. Gradients are packed into buckets in reverse registration order (the order
 // backward finishes them); a bucket's all-reduce starts from the gradient-ready hook of
 // its last parameter, while backward goes on with the layers before it.
+//
+// Parameters on a CUDA device take a device group (comm/device_process_group.h: NCCL):
+// the buckets are device tensors, reduced in f32 (f64 stays f64) whatever the parameters'
+// floating dtype, filled and emptied by copies on the compute stream. There Work::wait()
+// does not block the host: it makes the compute stream wait for the all-reduce, so the
+// optimizer's kernels queue behind it and the host runs ahead (nccl_process_group.h).
+// Host parameters take a host group (MPI, or the world of one).
 #pragma once
 
 #include <chrono>
@@ -30,6 +37,8 @@ struct DataParallelOptions {
 // Of the time a bucket's all-reduce runs there, what the step pays is what finish_gradients
 // spends blocked in Work::wait(): `exposed_wait_s`. The rest ran under backward. So
 //   hidden fraction = 1 - exposed_wait_s / (time the all-reduces ran on the communication thread).
+// (With a device group the host never blocks in wait(), so exposed_wait_s stays near 0;
+// what the step pays shows on the streams, in a device profile.)
 // That denominator is measured on the communication thread (the group's op trace, which
 // stamps each op's start and end there: bench/ddp_overlap_bench.cpp reads it), not here: the
 // compute thread only learns that a bucket is done when it looks, which for the buckets
@@ -57,6 +66,8 @@ struct CommStats {
 class DataParallel {
  public:
   // Registers gradient hooks on every parameter of `model`, which must outlive this.
+  // Every parameter must be contiguous and on one device; `group` must take that device's
+  // tensors (a host group for the cpu, a device group for cuda:N), else a ValueError.
   DataParallel(Module& model, comm::ProcessGroup& group, const DataParallelOptions& options = {});
   ~DataParallel();
   DataParallel(const DataParallel&) = delete;
@@ -77,6 +88,7 @@ class DataParallel {
 
  private:
   struct Bucket {
+    DType dtype = DType::f32;  // what the all-reduce sums in
     std::vector<Tensor> parameters;
     std::vector<int64_t> offsets;  // element offset of each parameter in `flat`
     Tensor flat;
@@ -85,9 +97,14 @@ class DataParallel {
   };
   void on_gradient_ready(size_t bucket, size_t index);
   void launch(Bucket& bucket);
+  // Gradients into the bucket, and the reduced bucket back into .grad (host: memcpy;
+  // device: copies on the compute stream, converting dtypes).
+  void fill_bucket(Bucket& bucket);
+  void empty_bucket(Bucket& bucket);
   using Clock = std::chrono::steady_clock;
 
   comm::ProcessGroup& group_;
+  Device device_;  // of every parameter and bucket
   std::vector<Bucket> buckets_;
   bool final_pass_ = true;
   CommStats stats_;

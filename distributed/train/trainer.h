@@ -71,6 +71,9 @@ EvalResult evaluate(const Layer& model, data::Loader& loader, Task task, int64_t
 // averaging) alone, or exact_sum (reproducible mode: virtual shards, exact sums) and/or
 // zero (ZeRO: the optimizer updates zero->shard(), then the shards are gathered; with
 // exact_sum it shards the exact sums instead of reducing gradients itself).
+// `group` moves host tensors only (the logged loss, evaluation sums, the shard losses of
+// reproducible mode): on a device run it is the host (MPI) group, and data_parallel holds
+// the device (NCCL) group of the gradients.
 struct Distributed {
   comm::ProcessGroup* group = nullptr;
   parallel::DataParallel* data_parallel = nullptr;

@@ -1,0 +1,41 @@
+// A rank's device and gradient group (see rank_placement.h).
+#include "launcher/rank_placement.h"
+
+#include <fmt/format.h>
+
+namespace torus::cli {
+
+Device choose_rank_device(const std::string& configured, const comm::WorldInfo& world, int device_count,
+                          const std::string& why_no_device) {
+  const Device device = Device::parse(configured);
+  if (device.is_cpu() || world.size == 1) return device;
+  TORUS_CHECK(configured == "cuda",
+              "trainer.device {} with {} ranks: a fixed device would put every rank of a host on {}, and NCCL needs "
+              "one device per rank; set trainer.device: cuda (each rank takes cuda:<local rank % devices>), and "
+              "CUDA_VISIBLE_DEVICES to choose which devices a host uses",
+              configured, world.size, device.str());
+  TORUS_CHECK(device_count > 0, "trainer.device cuda: rank {} of {} on {} sees no CUDA device{}{}", world.rank,
+              world.size, world.host, why_no_device.empty() ? "" : ": ", why_no_device);
+  // local_size is 0 where the launcher did not say; the local rank alone then tells.
+  const int ranks_here = world.local_size > 0 ? world.local_size : world.local_rank + 1;
+  TORUS_CHECK(ranks_here <= device_count,
+              "trainer.device cuda with {} ranks: host {} runs {}{} ranks but has {} CUDA device{}, and NCCL needs one "
+              "device per rank; start at most {} rank{} per host (launch.procs_per_node)",
+              world.size, world.host, world.local_size > 0 ? "" : "at least ", ranks_here, device_count,
+              device_count == 1 ? "" : "s", device_count, device_count == 1 ? "" : "s");
+  return Device::cuda(world.local_rank % device_count);
+}
+
+bool gradients_on_device(config::Backend::Value backend, Device device, int world_size) {
+  if (world_size == 1) return false;  // nothing to reduce
+  TORUS_CHECK(!(backend == config::Backend::mpi && !device.is_cpu()),
+              "distributed.backend mpi: trainer.device {} keeps gradients on the device, which the MPI group cannot "
+              "reduce; use auto or nccl",
+              device.str());
+  TORUS_CHECK(!(backend == config::Backend::nccl && device.is_cpu()),
+              "distributed.backend nccl: NCCL reduces device tensors, but trainer.device is cpu; use auto or mpi, or "
+              "train on cuda");
+  return !device.is_cpu();
+}
+
+}  // namespace torus::cli
