@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # On a GPU machine: configures and builds the CUDA backend, runs the GPU tests (ctest -L gpu)
-# and the kernel resource check, then times the kernels against their roofline
-# (gpu_kernel_bench: bytes moved against the D2D copy bandwidth, GEMM FLOP/s against the
-# nominal peak). Writes bench/results/gpu/: tests.log, resource_check.log, kernels.json
-# (every measurement) and kernels.md (the table). Without a GPU it says so and exits 1
-# before running or timing anything.
+# and the kernel resource check, times the kernels against their roofline (gpu_kernel_bench:
+# bytes moved against the D2D copy bandwidth, GEMM FLOP/s against the nominal peak), then the
+# GPT training step against PyTorch on the same device (gpu_train_bench.py: `torus train` with
+# trainer.device=cuda against gpt_gpu_peer.py, alternating rounds; tokens/s and the ratio).
+# Writes bench/results/gpu/: tests.log, resource_check.log, kernels.json (every measurement),
+# kernels.md (the table), gpt.jsonl and gpt.md (the training step). Without a GPU it says so
+# and exits 1 before running or timing anything. The peer needs a torch built with CUDA:
+# TORUS_GPU_PEER_PYTHON names its Python (default /usr/bin/python3, whose Debian torch is a
+# CPU build: then Torus is timed alone and the ratio is reported as not measured, saying why).
 #
 #   bench/run_gpu_bench.sh [BUILD_DIR]        (default: build-cuda at the repository root)
-#
-# TODO (issue 10): not yet: the GPT step against PyTorch, which needs device tensors.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,3 +47,13 @@ fi
   echo
   "$bench" --json "$results/kernels.json"
 } | tee "$results/kernels.md"
+
+# The GPT step, Torus against PyTorch on this device (gpu_train_bench.py says why when the
+# peer's torch cannot use it, and reports no ratio then).
+{
+  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $device."
+  echo
+  /usr/bin/python3 "$here/gpu_train_bench.py" "$build" --device-name "$device" \
+    --out "$results/gpt.jsonl" --md "$results/gpt.md.part"
+} | tee "$results/gpt.md"
+rm -f "$results/gpt.md.part"
