@@ -126,6 +126,12 @@ void train_run(const config::ExperimentConfig& config, RunSetup& setup, comm::Pr
   const int rank = group.rank(), world = group.size();
   const std::filesystem::path checkpoints = checkpoints_dir(config, setup.run_dir);
   std::vector<std::string> notes;
+  if (config.trainer().precision() == config::Precision::bf16)
+    notes.push_back(setup.device.is_cpu()
+                        ? "precision bf16: matmul and linear on bf16-rounded operands, emulated on the cpu (slower than f32)"
+                        : "precision bf16: matmul and linear as bf16 GEMMs with f32 accumulation");
+  if (config.trainer().precision() == config::Precision::tf32 && setup.device.is_cpu())
+    notes.push_back("precision tf32 changes nothing on the cpu (it is for a GPU's tensor cores)");
   const std::optional<checkpoint::LoadedCheckpoint> resumed = find_resume_point(config, checkpoints, notes, group);
   std::optional<int64_t> resumed_step;
   if (resumed) {

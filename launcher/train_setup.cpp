@@ -13,6 +13,7 @@
 #include "framework/data/synthetic.h"
 #include "framework/io/safetensors.h"
 #include "framework/nn/models.h"
+#include "framework/ops/autocast.h"
 #include "framework/optim/factory.h"
 #include "framework/tensor/device_backend.h"
 #include "kernels/cpu/parallel.h"
@@ -341,6 +342,9 @@ RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, const comm
   t.profile = c.trainer().profile();
   t.task = is_gpt(c) ? train::Task::language_model : train::Task::classification;
   t.model_description = setup.model_description;
+  t.autocast = c.trainer().precision() == config::Precision::bf16 ? DType::bf16 : DType::f32;
+  // TF32 is one switch for the process (framework/ops/autocast.h); set as the config says.
+  set_allow_tf32(c.trainer().precision() == config::Precision::tf32);
 
   setup.optimizer = optim::make_optimizer(setup.model->named_parameters(), optimizer_options(c));
   setup.schedule = make_schedule(c, t.steps);

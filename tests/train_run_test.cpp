@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -88,6 +89,35 @@ TEST_F(TrainRun, SameConfigAndSeedGiveIdenticalMetricsAndWeights) {
   for (const char* key : {"step", "loss", "lr", "samples_per_s", "time_s"}) EXPECT_TRUE(record.contains(key)) << key;
   // The resolved config loads back as a valid config.
   EXPECT_EQ(run_tool("config check " + (dir_ / "a" / "config.resolved.yaml").string()).status, 0);
+}
+
+// The training losses of metrics.jsonl, in order (evaluation records left out).
+std::vector<double> training_losses(const fs::path& file) {
+  std::vector<double> losses;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record.contains("loss") && record.contains("lr")) losses.push_back(record["loss"].get<double>());
+  }
+  return losses;
+}
+
+// trainer.precision bf16 on the cpu: the emulated mixed precision trains, says so, and its
+// losses are the f32 run's to bf16 accuracy without being identical to them.
+TEST_F(TrainRun, Bf16PrecisionTrainsLikeF32ToBf16AccuracyAndSaysSo) {
+  const ToolRun f32 = run_tool("train " + config("f32").string());
+  ASSERT_EQ(f32.status, 0) << f32.output;
+  const ToolRun bf16 = run_tool("train " + config("bf16", "  precision: bf16\n").string());
+  ASSERT_EQ(bf16.status, 0) << bf16.output;
+  EXPECT_NE(bf16.output.find("precision bf16: matmul and linear on bf16-rounded operands"), std::string::npos)
+      << bf16.output;
+  const std::vector<double> a = training_losses(dir_ / "f32" / "metrics.jsonl");
+  const std::vector<double> b = training_losses(dir_ / "bf16" / "metrics.jsonl");
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), a.size());
+  EXPECT_NE(a, b) << "bf16 rounding changed no loss: the precision did not reach the products";
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 0.05 * a[i]) << "logged step " << i;
+  EXPECT_LT(b.back(), b.front()) << "the bf16 run did not learn";
 }
 
 // init_from replaces the seeded initialisation: a run of another seed started from the

@@ -14,6 +14,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/io/safetensors.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/clip_grad.h"
 #include "framework/profile/profiler.h"
@@ -75,9 +76,10 @@ BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bo
   BatchLoss out{cross_entropy(logits, targets), 0, targets.numel()};
   if (count_correct) {
     NoGradGuard no_grad;
-    const Device cpu = Device::cpu();  // counted on the host: argmax has no device kernel yet
-    out.correct = static_cast<int64_t>(
-        sum(eq(argmax(logits.detach().to(cpu), 1), targets.to(cpu).to(DType::i64)).to(DType::f64)).item());
+    // Counted where the logits are, in f32: class indices and counts below 2^24 are exact.
+    const Tensor predicted = argmax(logits.detach(), 1).to(DType::f32);
+    const Tensor hits = eq(predicted, targets.to(DType::f32)).to(DType::f32);
+    out.correct = static_cast<int64_t>(sum(hits).item());
   }
   return out;
 }
@@ -272,6 +274,7 @@ TrainSummary Trainer::run() {
   const bool profiling = !options_.profile.empty() && run_.writer();  // one trace, rank 0's
   if (options_.save_initial && start_step_ == 0) save_weights("initial.safetensors", 0);
   model_.train();
+  const AutocastGuard precision(options_.autocast);  // this thread's products, for the whole run
 
   TrainSummary summary;
   const auto start = Clock::now();

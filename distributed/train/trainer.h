@@ -38,6 +38,9 @@ struct TrainerOptions {
   std::string profile;         // Chrome trace of steps 2..11 to this file; empty: none
   Task task = Task::classification;
   std::string model_description;  // stored in the weights' metadata
+  // What matrix products round their f32 operands to while the trainer runs (bf16: mixed
+  // precision, framework/ops/autocast.h), forward, backward and evaluation alike.
+  DType autocast = DType::f32;
 };
 
 struct EvalResult {
