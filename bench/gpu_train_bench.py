@@ -44,7 +44,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from train_bench import clean_env, paired, read_torus_run, summary  # noqa: E402
+from train_bench import clean_env, loss_trend, paired, read_torus_run, summary  # noqa: E402
 
 PEER = os.path.join(HERE, "gpt_gpu_peer.py")
 VARIANTS = ["default", "foreach", "fused"]
@@ -145,11 +145,9 @@ def validate(w, torus_run, peer_run):
     for who, first in (("Torus", torus_run["first_loss"]), ("PyTorch", peer_run and peer_run["first_loss"])):
         if first is not None and abs(first - expected) > 0.1 * expected:
             problems.append(f"{who}'s first loss {first:.4f} is not near ln {w.vocab} = {expected:.4f}")
-    n = len(torus_run["losses"])
-    head = statistics.mean(torus_run["losses"][: max(1, n // 4)])
-    tail = statistics.mean(torus_run["losses"][-max(1, n // 4):])
-    if not tail < head:
-        problems.append(f"the Torus loss does not fall: mean of the first quarter {head:.4f}, last quarter {tail:.4f}")
+    head, tail, problem = loss_trend(torus_run["losses"])
+    if problem:
+        problems.append(problem)
     if problems:
         sys.exit(f"gpu_train_bench.py: {w.wid}: validation failed:\n  " + "\n  ".join(problems))
     return {"params": w.params, "torus_first_loss": torus_run["first_loss"], "torus_loss_first_quarter": head,

@@ -119,6 +119,16 @@ def read_torus_run(run_dir, warmup, steps):
             "first_loss": losses[0], "last_loss": losses[-1], "losses": losses}
 
 
+def loss_trend(losses):
+    """The means of the first and last quarter of `losses`, and a problem line if it does not fall."""
+    n = len(losses)
+    head = statistics.mean(losses[: max(1, n // 4)])
+    tail = statistics.mean(losses[-max(1, n // 4):])
+    problem = None if tail < head else (
+        f"the Torus loss does not fall: mean of the first quarter {head:.4f}, last quarter {tail:.4f}")
+    return head, tail, problem
+
+
 def validate(wid, torus_run, peer_run):
     """BENCHMARKS.md step 1: both compute the same workload, and Torus trains."""
     problems = []
@@ -131,11 +141,9 @@ def validate(wid, torus_run, peer_run):
     # Random labels: the first loss is about ln(classes) in both.
     if abs(torus_run["first_loss"] - peer_run["first_loss"]) > 0.1 * peer_run["first_loss"]:
         problems.append(f"first losses differ: Torus {torus_run['first_loss']:.4f}, PyTorch {peer_run['first_loss']:.4f}")
-    n = len(torus_run["losses"])
-    head = statistics.mean(torus_run["losses"][: max(1, n // 4)])
-    tail = statistics.mean(torus_run["losses"][-max(1, n // 4):])
-    if not tail < head:
-        problems.append(f"the Torus loss does not fall: mean of the first quarter {head:.4f}, last quarter {tail:.4f}")
+    head, tail, problem = loss_trend(torus_run["losses"])
+    if problem:
+        problems.append(problem)
     if problems:
         sys.exit(f"train_bench.py: {wid}: validation failed:\n  " + "\n  ".join(problems))
     return {"params": torus_run["params"], "torus_loss_first_quarter": head, "torus_loss_last_quarter": tail,

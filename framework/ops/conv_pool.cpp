@@ -287,16 +287,32 @@ PoolPlan plan_pool2d(const Tensor& x, const Pool2dOptions& o, std::string_view o
 
 cuda_conv_kernels::Conv2dGeometry device_geometry(const ConvPlan& p) {
   const cpu::Conv2dGeometry& g = p.geometry;
-  return {.batch = p.batch, .channels = p.in_channels(), .height = g.height, .width = g.width,
-          .out_channels = p.out_channels, .kernel_h = g.kernel_h, .kernel_w = g.kernel_w,
-          .stride = {g.stride_h, g.stride_w}, .padding = {g.pad_h, g.pad_w},
-          .dilation = {g.dilation_h, g.dilation_w}, .groups = p.groups};
+  cuda_conv_kernels::Conv2dGeometry s;
+  s.batch = p.batch;
+  s.channels = p.in_channels();
+  s.height = g.height;
+  s.width = g.width;
+  s.out_channels = p.out_channels;
+  s.kernel_h = g.kernel_h;
+  s.kernel_w = g.kernel_w;
+  s.stride = {g.stride_h, g.stride_w};
+  s.padding = {g.pad_h, g.pad_w};
+  s.dilation = {g.dilation_h, g.dilation_w};
+  s.groups = p.groups;
+  return s;
 }
 
 cuda_conv_kernels::Pool2dGeometry device_geometry(const PoolPlan& p) {
   const cpu::Pool2dGeometry& g = p.geometry;
-  return {.batch = p.batch, .channels = p.channels, .height = g.height, .width = g.width,
-          .kernel = {g.kernel_h, g.kernel_w}, .stride = {g.stride_h, g.stride_w}, .padding = {g.pad_h, g.pad_w}};
+  cuda_conv_kernels::Pool2dGeometry s;
+  s.batch = p.batch;
+  s.channels = p.channels;
+  s.height = g.height;
+  s.width = g.width;
+  s.kernel = {g.kernel_h, g.kernel_w};
+  s.stride = {g.stride_h, g.stride_w};
+  s.padding = {g.pad_h, g.pad_w};
+  return s;
 }
 
 // conv2d on a device: cuDNN's forward and its data and filter gradients.

@@ -13,34 +13,6 @@ namespace {
 using cuda_launch::check_f32;
 using cuda_launch::context_of;
 
-cuda::Conv2dShape conv_shape(const Conv2dGeometry& g) {
-  cuda::Conv2dShape s;
-  s.batch = g.batch;
-  s.channels = g.channels;
-  s.height = g.height;
-  s.width = g.width;
-  s.out_channels = g.out_channels;
-  s.kernel_h = g.kernel_h;
-  s.kernel_w = g.kernel_w;
-  s.stride = g.stride;
-  s.padding = g.padding;
-  s.dilation = g.dilation;
-  s.groups = g.groups;
-  return s;
-}
-
-cuda::Pool2dShape pool_shape(const Pool2dGeometry& g) {
-  cuda::Pool2dShape s;
-  s.batch = g.batch;
-  s.channels = g.channels;
-  s.height = g.height;
-  s.width = g.width;
-  s.kernel = g.kernel;
-  s.stride = g.stride;
-  s.padding = g.padding;
-  return s;
-}
-
 // The device's cuDNN handle, after the f32 and same-device checks of a and b.
 cuda::CudnnHandle& handle_for(const Tensor& a, const Tensor& b, std::string_view op) {
   check_f32(a, op);
@@ -64,7 +36,7 @@ float* out(const Tensor& t) { return static_cast<float*>(t.raw_data()); }
 
 Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, const Conv2dGeometry& geometry) {
   cuda::CudnnHandle& handle = handle_for(x_in, weight_in, "conv2d");
-  const cuda::Conv2dShape s = conv_shape(geometry);
+  const cuda::Conv2dShape& s = geometry;
   const Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   Tensor bias;
   if (bias_in.defined()) {
@@ -79,7 +51,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
 
 Tensor conv2d_input_grad(const Tensor& g_in, const Tensor& weight_in, const Conv2dGeometry& geometry) {
   cuda::CudnnHandle& handle = handle_for(g_in, weight_in, "conv2d backward");
-  const cuda::Conv2dShape s = conv_shape(geometry);
+  const cuda::Conv2dShape& s = geometry;
   const Tensor g = g_in.contiguous(), weight = weight_in.contiguous();
   Tensor dx = Tensor::empty({s.batch, s.channels, s.height, s.width}, DType::f32, g.device());
   cuda::conv2d_backward_data(handle, s, in(weight), in(g), out(dx), algo_options());
@@ -88,7 +60,7 @@ Tensor conv2d_input_grad(const Tensor& g_in, const Tensor& weight_in, const Conv
 
 Tensor conv2d_weight_grad(const Tensor& g_in, const Tensor& x_in, const Conv2dGeometry& geometry) {
   cuda::CudnnHandle& handle = handle_for(g_in, x_in, "conv2d backward");
-  const cuda::Conv2dShape s = conv_shape(geometry);
+  const cuda::Conv2dShape& s = geometry;
   const Tensor g = g_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty({s.out_channels, s.channels / s.groups, s.kernel_h, s.kernel_w}, DType::f32, g.device());
   cuda::conv2d_backward_filter(handle, s, in(x), in(g), out(dw), algo_options());
@@ -98,7 +70,7 @@ Tensor conv2d_weight_grad(const Tensor& g_in, const Tensor& x_in, const Conv2dGe
 Tensor pool2d(Pool mode, const Tensor& x_in, const Pool2dGeometry& geometry) {
   const char* op = mode == Pool::max ? "max_pool2d" : "avg_pool2d";
   cuda::CudnnHandle& handle = handle_for(x_in, x_in, op);
-  const cuda::Pool2dShape s = pool_shape(geometry);
+  const cuda::Pool2dShape& s = geometry;
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty({s.batch, s.channels, s.out_h(), s.out_w()}, DType::f32, x.device());
   if (mode == Pool::max) {
@@ -113,7 +85,7 @@ Tensor pool2d_backward(Pool mode, const Tensor& x_in, const Tensor& y_in, const 
                        const Pool2dGeometry& geometry) {
   const char* op = mode == Pool::max ? "max_pool2d backward" : "avg_pool2d backward";
   cuda::CudnnHandle& handle = handle_for(x_in, g_in, op);
-  const cuda::Pool2dShape s = pool_shape(geometry);
+  const cuda::Pool2dShape& s = geometry;
   const Tensor x = x_in.contiguous(), y = y_in.contiguous(), g = g_in.contiguous();
   Tensor dx = Tensor::empty(x.shape(), DType::f32, x.device());
   if (mode == Pool::max) {

@@ -5,20 +5,15 @@
 // cuda_conv_kernels_off.cpp, whose functions refuse by name.
 #pragma once
 
-#include <array>
-#include <cstdint>
-
 #include "framework/tensor/tensor.h"
+#include "kernels/cuda/conv_pool_shape.h"
 
 namespace torus::cuda_conv_kernels {
 
-// The convolution's geometry, as conv_pool.cpp's plan has it.
-struct Conv2dGeometry {
-  int64_t batch = 0, channels = 0, height = 0, width = 0;  // x (N, C, H, W)
-  int64_t out_channels = 0, kernel_h = 1, kernel_w = 1;    // weight (O, C/G, kh, kw)
-  std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
-  int64_t groups = 1;
-};
+// The geometry is the kernels' own (kernels/cuda/conv_pool_shape.h, host-only): x (N, C, H, W),
+// weight (O, C/G, kh, kw), with Conv2dOptions' stride, padding, dilation and groups.
+using Conv2dGeometry = cuda::Conv2dShape;
+using Pool2dGeometry = cuda::Pool2dShape;
 
 // y = conv(x, weight) + bias (bias undefined for none).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& geometry);
@@ -27,12 +22,6 @@ Tensor conv2d_input_grad(const Tensor& g, const Tensor& weight, const Conv2dGeom
 Tensor conv2d_weight_grad(const Tensor& g, const Tensor& x, const Conv2dGeometry& geometry);
 
 enum class Pool { max, average };
-
-// The pooling's geometry, as conv_pool.cpp's plan has it (stride already resolved).
-struct Pool2dGeometry {
-  int64_t batch = 0, channels = 0, height = 0, width = 0;
-  std::array<int64_t, 2> kernel{2, 2}, stride{2, 2}, padding{0, 0};
-};
 
 Tensor pool2d(Pool mode, const Tensor& x, const Pool2dGeometry& geometry);
 // dx from the forward's x and y and the upstream gradient g.
