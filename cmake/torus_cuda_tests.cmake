@@ -72,8 +72,31 @@ gtest_discover_tests(cuda_tensor_test TEST_PREFIX cuda_tensor_test. DISCOVERY_TI
 # The whole op registry on cuda:0 against the cpu (every op has a CUDA path).
 add_executable(cuda_op_parity_test cuda_op_parity_test.cpp)
 target_link_libraries(cuda_op_parity_test PRIVATE torus_test_support GTest::gtest_main torus_warnings)
+target_compile_definitions(cuda_op_parity_test PRIVATE TORUS_HAVE_CUDNN=$<BOOL:${TORUS_WITH_CUDNN}>)
 gtest_discover_tests(cuda_op_parity_test TEST_PREFIX cuda_op_parity_test. DISCOVERY_TIMEOUT 60
                      PROPERTIES TIMEOUT 600 LABELS gpu)
+# `torus train` on cuda:0 against the cpu, 20 AdamW steps of a small GPT and an MLP: every
+# step's loss and the final weights (label gpu: skips, saying why, without a device).
+add_executable(cuda_gpt_parity_test cuda_gpt_parity_test.cpp)
+target_link_libraries(cuda_gpt_parity_test PRIVATE torus_test_support GTest::gtest_main nlohmann_json::nlohmann_json
+                      torus_warnings)
+target_compile_definitions(cuda_gpt_parity_test PRIVATE TORUS_TOOL="$<TARGET_FILE:torus>")
+add_dependencies(cuda_gpt_parity_test torus)
+gtest_discover_tests(cuda_gpt_parity_test TEST_PREFIX cuda_gpt_parity_test. DISCOVERY_TIMEOUT 60
+                     PROPERTIES TIMEOUT 600 LABELS gpu)
+# Data parallelism on CUDA devices through NCCL (label gpu: each test skips, saying why,
+# without its devices): a world of one on one device in-process; `mpirun -np 2 torus train`
+# on two devices against one process on the cpu.
+if(TORUS_WITH_NCCL)
+  add_executable(device_data_parallel_test device_data_parallel_test.cpp)
+  target_link_libraries(device_data_parallel_test PRIVATE torus_test_support torus_distributed GTest::gtest_main
+                        nlohmann_json::nlohmann_json torus_warnings)
+  target_compile_definitions(device_data_parallel_test PRIVATE TORUS_TOOL="$<TARGET_FILE:torus>"
+                             TORUS_MPIEXEC="${MPIEXEC_EXECUTABLE}")
+  add_dependencies(device_data_parallel_test torus)
+  gtest_discover_tests(device_data_parallel_test TEST_PREFIX device_data_parallel_test. DISCOVERY_TIMEOUT 60
+                       PROPERTIES TIMEOUT 900 LABELS gpu)
+endif()
 # AdamW, SGD and gradient clipping on cuda:0 against the cpu.
 add_executable(cuda_optim_test cuda_optim_test.cpp)
 target_link_libraries(cuda_optim_test PRIVATE torus_framework GTest::gtest_main torus_warnings)

@@ -16,13 +16,10 @@ Device choose_rank_device(const std::string& configured, const comm::WorldInfo& 
               configured, world.size, device.str());
   TORUS_CHECK(device_count > 0, "trainer.device cuda: rank {} of {} on {} sees no CUDA device{}{}", world.rank,
               world.size, world.host, why_no_device.empty() ? "" : ": ", why_no_device);
-  // local_size is 0 where the launcher did not say; the local rank alone then tells.
-  const int ranks_here = world.local_size > 0 ? world.local_size : world.local_rank + 1;
-  TORUS_CHECK(ranks_here <= device_count,
-              "trainer.device cuda with {} ranks: host {} runs {}{} ranks but has {} CUDA device{}, and NCCL needs one "
-              "device per rank; start at most {} rank{} per host (launch.procs_per_node)",
-              world.size, world.host, world.local_size > 0 ? "" : "at least ", ranks_here, device_count,
-              device_count == 1 ? "" : "s", device_count, device_count == 1 ? "" : "s");
+  // No check of ranks per host against device_count: under srun --gpus-per-task or a per-rank
+  // CUDA_VISIBLE_DEVICES each rank sees only its own device, so cuda:0 of each is a different
+  // GPU. Two ranks that do land on one GPU are refused by NCCL itself when the group is made
+  // ("Duplicate GPU detected"), naming the ranks.
   return Device::cuda(world.local_rank % device_count);
 }
 

@@ -6,9 +6,10 @@
 // - cpu: every rank on the host.
 // - a world of one: the device named (cuda is cuda:0); whether it is usable is checked
 //   where the run starts.
-// - several ranks, `cuda`: one device per rank, cuda:(local rank % devices of the host), as
-//   PyTorch jobs pick theirs from LOCAL_RANK. A host running more ranks than it has devices
-//   is an error: NCCL refuses two ranks of one communicator on one device.
+// - several ranks, `cuda`: cuda:(local rank % the devices this process sees), as PyTorch jobs
+//   pick theirs from LOCAL_RANK. Where each rank sees only its own GPU (srun --gpus-per-task,
+//   a per-rank CUDA_VISIBLE_DEVICES) that is its cuda:0. Ranks that end up on one GPU are
+//   refused by NCCL when the group is made (it needs one device per rank).
 // - several ranks, `cuda:N`: an error. Every rank of a host would take the same device,
 //   which NCCL refuses; accepting it only where a host runs one rank would make one config
 //   valid or not by the job's layout. CUDA_VISIBLE_DEVICES chooses a host's devices instead.

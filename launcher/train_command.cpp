@@ -21,6 +21,7 @@
 #include "distributed/train/run_directory.h"
 #include "distributed/train/trainer.h"
 #include "framework/io/safetensors.h"
+#include "framework/ops/autocast.h"
 #include "framework/tensor/allocator.h"
 #include "kernels/cpu/parallel.h"
 #include "launcher/config_command.h"
@@ -215,7 +216,7 @@ void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& 
   const bool device_gradients = gradients_on_device(config.distributed().backend(),
                                                     Device::parse(config.trainer().device()), group.size());
   RunSetup setup = make_run_setup(config, /*for_training=*/true, group.world());
-  // Declared before the run's objects, so it outlives every op they issue.
+  // Made before the trainer and DataParallel, so it outlives every op they issue.
   std::unique_ptr<comm::ProcessGroup> device_group;
   if (device_gradients) device_group = comm::make_device_process_group(group, setup.device, options);
   try {
@@ -265,6 +266,7 @@ void evaluate(const ConfigArguments& arguments, const std::string& checkpoint, b
   setup.model->eval();
   const train::Task task = config->model().kind() == config::ModelKind::gpt ? train::Task::language_model
                                                                            : train::Task::classification;
+  const AutocastGuard precision(setup.trainer.autocast);  // as the trainer's own evaluations (TF32: setup)
   const train::EvalResult result = train::evaluate(*setup.model, *setup.eval_loader, task);
   if (as_json) {
     nlohmann::ordered_json doc = {{"checkpoint", checkpoint}, {"eval_loss", result.loss},

@@ -116,9 +116,9 @@ class CudaTrainParity : public ::testing::Test {
   }
 
   // Both runs, then the comparison; `lr`: the optimizer section's learning rate; `loosen`
-  // multiplies every tolerance.
+  // multiplies the loss tolerances, `loosen_weights` the weight tolerance.
   void expect_same_training(const std::string& sections, double lr, const std::string& trainer_extra = "",
-                            double loosen = 1) {
+                            double loosen = 1, double loosen_weights = 1) {
     const fs::path cpu = train(sections, "cpu", trainer_extra);
     const fs::path gpu = train(sections, kGpu.str(), trainer_extra);
     if (HasFailure()) return;
@@ -141,7 +141,7 @@ class CudaTrainParity : public ::testing::Test {
     }
     // Two runs that agree because neither trained would prove little.
     EXPECT_LT(cpu_losses.back(), 0.9 * cpu_losses.front()) << "the cpu run's loss should fall";
-    expect_weights_near(cpu, gpu, lr, loosen);
+    expect_weights_near(cpu, gpu, lr, loosen_weights);
   }
 
   // Each tensor of final.safetensors within kWeightTolerance of the cpu run's largest
@@ -200,7 +200,10 @@ TEST_F(CudaTrainParity, GptAdamW) {
 // trainer.precision bf16: the device's bf16 GEMMs against the cpu's emulation of them. The
 // products of rounded operands are exact on both sides, but an operand that differs in its
 // last f32 bits may round to a neighbouring bf16 value (2^-8 relative), so the runs drift
-// apart faster than in f32: every tolerance 10x. The key bias is no longer noise-sized: the
+// apart faster than in f32. Measured on the cpu, the emulation at 1 against 2 threads (other
+// summation orders): losses within 8e-6 relative (f32: 1e-7), weights within 1.5e-3 of their
+// tensor's largest magnitude (f32: 6e-7). Bounds: the losses' 10x (5e-3 late), the weights'
+// 5x (5e-3: 3x the measured drift, half of what a wrong gradient does). The key bias is no longer noise-sized: the
 // backward's products round the softmax gradient, whose rows then no longer sum to zero, and
 // Adam turns that into lr-sized steps (measured on the cpu emulation: 9e-3 after 20 steps,
 // against 7e-6 in f32), so it is only held under steps * lr.
@@ -208,7 +211,7 @@ TEST_F(CudaTrainParity, GptAdamWBf16) {
   constexpr double kLr = 1e-3;
   const fs::path text = dir_ / "text.txt";
   std::ofstream(text, std::ios::binary) << generated_text();
-  expect_same_training(small_gpt_sections(text, kLr), kLr, "  precision: bf16\n", 10);
+  expect_same_training(small_gpt_sections(text, kLr), kLr, "  precision: bf16\n", 10, 5);
 }
 
 TEST_F(CudaTrainParity, MlpAdamW) {

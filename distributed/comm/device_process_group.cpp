@@ -15,6 +15,11 @@ std::unique_ptr<ProcessGroup> make_device_process_group(ProcessGroup& host, Devi
   TORUS_CHECK(!device.is_cpu(), "make_device_process_group: {} is not a device", device.str());
   NcclOptions nccl;
   nccl.device = device.index;  // the model's device: the group must run where the buckets live
+  // Waits block the host, with the group's timeout: a peer that stalls or issues its
+  // collectives in another order then fails the job naming the op, as the MPI group does,
+  // instead of hanging the next device synchronization forever. The buckets' all-reduces
+  // still overlap backward: they are waited for only once backward has issued everything.
+  nccl.blocking_wait = true;
   return std::make_unique<NcclProcessGroup>(host, options, nccl);
 }
 

@@ -17,7 +17,8 @@ namespace torus::comm {
 bool built_with_device_process_group();
 
 // Collective over `host` (every rank calls it): a group whose collectives take tensors on
-// `device`, this rank's. Borrows `host`, which must outlive it.
+// `device`, this rank's. Borrows `host`, which must outlive it. Its waits block the host
+// for at most options' timeout (NcclOptions::blocking_wait), so a stalled peer ends the job.
 std::unique_ptr<ProcessGroup> make_device_process_group(ProcessGroup& host, Device device,
                                                         const ProcessGroupOptions& options);
 

@@ -20,8 +20,13 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
-// (T, T) u8 with 1 strictly above the diagonal (torch.triu(ones, diagonal=1)).
-Tensor causal_mask(int64_t t) {
+// (T, T) u8 with 1 strictly above the diagonal (torch.triu(ones, diagonal=1)), on `device`:
+// on a device from two index vectors compared there, rather than T² bytes copied over.
+Tensor causal_mask(int64_t t, Device device) {
+  if (!device.is_cpu()) {
+    const Tensor index = Tensor::arange(t, DType::f32).to(device);
+    return gt(index.view({1, t}), index.view({t, 1}));  // column > row
+  }
   Tensor mask = Tensor::zeros({t, t}, DType::u8);
   uint8_t* m = mask.data<uint8_t>();
   for (int64_t i = 0; i < t; ++i)
@@ -36,7 +41,7 @@ Tensor attention_by_ops(const Tensor& qkv, int64_t heads, double p, bool trainin
   auto by_head = [&](const Tensor& u) { return u.view({b, t, heads, d}).transpose(1, 2); };  // (B, H, T, D)
   const Tensor q = by_head(parts[0]), k = by_head(parts[1]), v = by_head(parts[2]);
   Tensor scores = matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));  // (B, H, T, T)
-  scores = masked_fill(scores, causal_mask(t), -std::numeric_limits<double>::infinity());
+  scores = masked_fill(scores, causal_mask(t, qkv.device()), -std::numeric_limits<double>::infinity());
   Tensor weights = softmax(scores, -1);
   if (training && p > 0) weights = dropout(weights, p, true, *gen);
   return matmul(weights, v).transpose(1, 2).reshape({b, t, c});  // (B, T, C)

@@ -3,6 +3,7 @@
 // tensors must be for them (f32, contiguous, on one device, i64 indices).
 #include "framework/ops/cuda_nn_kernels.h"
 
+#include "framework/ops/autocast.h"
 #include "framework/ops/cuda_launch.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/tensor.h"
@@ -222,6 +223,9 @@ cuda::AttentionShape attention_shape(const Tensor& qkv, int64_t heads) {
 
 cuda::AttentionDropout kernel_dropout(const AttentionDropout& d) { return {d.p, d.seed, d.offset}; }
 
+// The attention products' math: TF32 when the process allows it (autocast.h), as matmul's.
+cuda::GemmMath attention_math() { return allow_tf32() ? cuda::GemmMath::tf32 : cuda::GemmMath::f32; }
+
 }  // namespace
 
 AttentionForward causal_attention(const Tensor& qkv_in, int64_t heads, const AttentionDropout& dropout) {
@@ -236,7 +240,7 @@ AttentionForward causal_attention(const Tensor& qkv_in, int64_t heads, const Att
   const Tensor dropped = dropout.p > 0 ? Tensor::empty(f.probs.shape(), DType::f32, qkv.device()) : Tensor();
   const float* base = in(qkv);
   cuda::causal_attention_forward(ctx.blas(), shape, cuda::BlasDtype::f32, base, base + c, base + 2 * c, out(f.probs),
-                                 out(f.y), kernel_dropout(dropout), out_or_null(dropped));
+                                 out(f.y), kernel_dropout(dropout), out_or_null(dropped), attention_math());
   return f;
 }
 
@@ -252,7 +256,7 @@ Tensor causal_attention_backward(const Tensor& qkv, const Tensor& probs, const T
   float* grad_base = out(grad);
   cuda::causal_attention_backward(ctx.blas(), shape, cuda::BlasDtype::f32, base, base + c, base + 2 * c, in(probs),
                                   in(g), out(scratch), grad_base, grad_base + c, grad_base + 2 * c,
-                                  kernel_dropout(dropout));
+                                  kernel_dropout(dropout), attention_math());
   return grad;
 }
 
