@@ -1,8 +1,9 @@
 // Causal self-attention over a fused q, k, v projection (the GPT's c_attn output), as one op:
 // on a device one call into the attention kernels (cuBLAS strided-batched products around a
 // fused scale + mask + softmax, kernels/cuda/attention.h), which keep only the (B H, T, T)
-// probabilities for the backward; elsewhere, and under bf16 autocast (whose products are
-// matmul's), the same computation written with the other ops.
+// probabilities for the backward; elsewhere the same computation written with the other ops.
+// Its products stay f32 under bf16 autocast on both paths (the fused kernel is wired in f32
+// only), so the cpu's emulation and a device agree.
 #include <cmath>
 #include <limits>
 
@@ -74,8 +75,9 @@ Tensor causal_attention(const Tensor& qkv, int64_t heads, double dropout_p, bool
   TORUS_CHECK(!drops || gen != nullptr, "causal_attention: dropout p = {} needs a generator", dropout_p);
   // p = 1 drops everything: the composition's dropout multiplies by zero, the kernel would
   // divide by 1 - p.
-  const bool fused = cuda_kernels::on_cuda(qkv) && qkv.dtype() == DType::f32 && autocast_dtype() == DType::f32 &&
-                     dropout_p < 1.0 && qkv.size(1) > 0 && qkv.size(0) > 0;
+  const AutocastGuard f32_products(DType::f32);  // see the top of this file
+  const bool fused =
+      cuda_kernels::on_cuda(qkv) && qkv.dtype() == DType::f32 && dropout_p < 1.0 && qkv.size(1) > 0 && qkv.size(0) > 0;
   return fused ? attention_on_device(qkv, heads, dropout_p, training, gen)
                : attention_by_ops(qkv, heads, dropout_p, training, gen);
 }
