@@ -4,14 +4,16 @@
 Trains the GPT of torch_train_peer.py (W2 of BENCHMARKS.md: pre-LayerNorm blocks, causal
 attention as matmul + masked_fill(-inf) + softmax, exact-erf GELU MLP 4x, learned positions,
 final LayerNorm, head tied to the token embedding, init N(0, 0.02), AdamW weight decay 0.01)
-on a CUDA device, in f32 with TF32 off (as Torus's GEMMs: full f32 FMAs), at any shape.
+on a CUDA device, in f32 with TF32 off (as Torus's GEMMs: full f32 FMAs), or with --precision
+bf16 under torch.autocast(bfloat16) (f32 weights and optimizer), at any shape.
 Data: a pool of 16 seeded batches of uniform random tokens; step i takes batch i mod 16.
 
   gpt_gpu_peer.py --check
       prints one JSON line saying whether this torch can train on a CUDA device (its
       version, its CUDA build, the device's name or why not); exit 0 when it can, 2 when not.
   gpt_gpu_peer.py [--vocab 256 --context 128 --d-model 256 --layers 4 --heads 4 --batch 16]
-                  [--optimizer default|foreach|fused] [--warmup N] [--steps N] [--device cuda]
+                  [--optimizer default|foreach|fused] [--precision f32|bf16] [--warmup N] [--steps N]
+                  [--device cuda]
       --warmup untimed steps, then --steps timed between two torch.cuda.synchronize() calls;
       prints one JSON line: tokens/s over the timed steps, the step time, the parameter count,
       every step's loss (--device cpu: a run of the script itself, not a measurement of
@@ -90,6 +92,8 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--optimizer", choices=["default", "foreach", "fused"], default="default")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: forward and loss under torch.autocast(bfloat16), the usual mixed precision")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
@@ -124,7 +128,8 @@ def main():
     def step(i):
         x, y = data[i % POOL]
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x).reshape(-1, args.vocab), y)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = F.cross_entropy(model(x).reshape(-1, args.vocab).float(), y)
         loss.backward()
         opt.step()
         return loss.detach()
@@ -141,6 +146,7 @@ def main():
         sys.exit(f"gpt_gpu_peer.py: a loss is not finite: {losses}")
     print(json.dumps({
         **info, "label": args.label, "device_name": device_name(args.device), "optimizer": args.optimizer,
+        "precision": args.precision,
         "shape": {"vocab": args.vocab, "context": args.context, "d_model": args.d_model, "layers": args.layers,
                   "heads": args.heads, "batch": args.batch},
         "params": sum(p.numel() for p in model.parameters()), "warmup": args.warmup, "steps": args.steps,

@@ -2,7 +2,8 @@
 """gpu_train_bench.py - the GPT training step on a GPU, Torus against PyTorch on the same device
 (run by bench/run_gpu_bench.sh; runs alone too).
 
-Workloads (synthetic tokens, fixed seeds, f32, TF32 off on both sides):
+Workloads (synthetic tokens, fixed seeds), each in two precisions (--precisions): f32 with TF32
+off on both sides, and bf16 (Torus's trainer.precision bf16 against torch.autocast(bfloat16)):
   W2     BENCHMARKS.md's GPT: vocab 256, context 128, d_model 256, 4 layers, 4 heads, batch 16
          (bench/configs/train_w2_gpt.yaml); on a GPU mostly a measure of per-kernel overhead.
   GPT-M  the same model at GPT-2 small's width and depth: context 1024, d_model 768, 12 layers,
@@ -28,7 +29,7 @@ Output: JSON lines (one object per workload and candidate: name, config, threads
 median, min, max, unit, peer, ratio, ...) to --out and a Markdown table to --md.
 Standard library only.
 
-usage: gpu_train_bench.py BUILD_DIR [--reps 5] [--workloads W2,GPT-M] [--device cuda]
+usage: gpu_train_bench.py BUILD_DIR [--reps 5] [--workloads W2,GPT-M] [--precisions f32,bf16] [--device cuda]
                           [--device-name NAME] [--peer-python PY] [--out results/gpu/gpt.jsonl] [--md results/gpu/gpt.md]
 """
 import argparse
@@ -79,15 +80,16 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def torus_command(torus, w, device, run_root, name, steps):
+def torus_command(torus, w, device, run_root, name, steps, precision="f32"):
     return [torus, "train", os.path.join(HERE, "configs", w.config), f"trainer.run_dir={run_root}", f"name={name}",
-            f"trainer.steps={steps}", "trainer.log_every=1", "trainer.threads=0", f"trainer.device={device}"]
+            f"trainer.steps={steps}", "trainer.log_every=1", "trainer.threads=0", f"trainer.device={device}",
+            f"trainer.precision={precision}"]
 
 
-def run_torus(torus, w, device, run_root, tag, warmup=None, steps=None):
+def run_torus(torus, w, device, run_root, tag, precision, warmup=None, steps=None):
     warmup = w.warmup if warmup is None else warmup
     steps = w.steps if steps is None else steps
-    cmd = torus_command(torus, w, device, run_root, tag, warmup + steps)
+    cmd = torus_command(torus, w, device, run_root, tag, warmup + steps, precision)
     p = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"gpu_train_bench.py: torus failed ({' '.join(cmd)}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
@@ -105,10 +107,10 @@ def torus_device_check(torus, device, run_root):
     return lines[-1] if lines else f"torus train exited {p.returncode}"
 
 
-def run_peer(python, w, variant, device, warmup, steps):
+def run_peer(python, w, variant, device, precision, warmup, steps):
     """The peer's JSON line; None when this torch's AdamW lacks the variant (exit 3)."""
-    cmd = [python, PEER, *w.peer_args(), "--optimizer", variant, "--device", device, "--warmup", str(warmup),
-           "--steps", str(steps), "--label", variant]
+    cmd = [python, PEER, *w.peer_args(), "--optimizer", variant, "--device", device, "--precision", precision,
+           "--warmup", str(warmup), "--steps", str(steps), "--label", variant]
     p = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True)
     if p.returncode == 3:
         return None
@@ -158,7 +160,8 @@ def render(records, device_name, peer_info, peer_why):
     out = ["| workload | Torus tokens/s | best PyTorch tokens/s | Torus / PyTorch | Torus model TFLOP/s | "
            "PyTorch variants (median tokens/s) |", "|---|---|---|---|---|---|"]
     for r in (r for r in records if r["name"] == "torus"):
-        peers = [p for p in records if p["workload"] == r["workload"] and p["name"] != "torus"]
+        peers = [p for p in records
+                 if p["workload"] == r["workload"] and p["precision"] == r["precision"] and p["name"] != "torus"]
         best = next((p for p in peers if p.get("best_peer")), None)
         fig = f"{r['median']:,.0f} ({r['min']:,.0f}–{r['max']:,.0f})"
         best_fig = f"{best['median']:,.0f} ({best['min']:,.0f}–{best['max']:,.0f})" if best else "–"
@@ -167,7 +170,8 @@ def render(records, device_name, peer_info, peer_why):
         out.append(f"| {r['config']} | {fig} | {best_fig} | {ratio} | {r['tflops_median']:.2f} | {variants} |")
     out.append("")
     out.append(f"Device: {device_name}. Medians (min–max) over the rounds; ratio: median of the per-round "
-               "ratios against the fastest PyTorch variant; f32, TF32 off on both sides.")
+               "ratios against the fastest PyTorch variant. f32: TF32 off on both sides; bf16: Torus's "
+               "trainer.precision bf16 (bf16 GEMMs, f32 activations) against torch.autocast(bfloat16).")
     if peer_why:
         out.append(f"\nPyTorch not measured: {peer_why}. Set TORUS_GPU_PEER_PYTHON (or --peer-python) to a Python "
                    "whose torch has CUDA to measure the ratio.")
@@ -185,6 +189,8 @@ def main():
     ap.add_argument("--md", default=os.path.join(results, "gpt.md"))
     ap.add_argument("--reps", type=int, default=5, help="alternating rounds (the protocol wants at least 5)")
     ap.add_argument("--workloads", default=",".join(w.wid for w in WORKLOADS))
+    ap.add_argument("--precisions", default="f32,bf16",
+                    help="trainer.precision for Torus; the peer: f32, or torch.autocast(bfloat16) for bf16")
     ap.add_argument("--device", default="cuda", help="trainer.device for Torus and the peer's device")
     ap.add_argument("--device-name", default=None, help="the device's name for the table (default: the peer's word)")
     ap.add_argument("--peer-python", default=os.environ.get("TORUS_GPU_PEER_PYTHON", "/usr/bin/python3"))
@@ -195,6 +201,9 @@ def main():
     if not os.access(torus, os.X_OK):
         sys.exit(f"gpu_train_bench.py: {torus} not built")
     wanted = args.workloads.split(",")
+    precisions = args.precisions.split(",")
+    if set(precisions) - {"f32", "bf16"}:
+        sys.exit(f"gpu_train_bench.py: precisions are f32 and bf16, not {args.precisions}")
     unknown = set(wanted) - {w.wid for w in WORKLOADS}
     if unknown:
         sys.exit(f"gpu_train_bench.py: unknown workloads {sorted(unknown)} (known: {[w.wid for w in WORKLOADS]})")
@@ -213,20 +222,20 @@ def main():
             log(f"gpu_train_bench.py: peer torch {peer_info['torch']} (CUDA {peer_info['torch_cuda']}) "
                 f"on {device_name}")
         records = []
-        for w in (w for w in WORKLOADS if w.wid in wanted):
+        for w, precision in ((w, p) for w in WORKLOADS if w.wid in wanted for p in precisions):
             t0 = time.time()
-            v_torus = run_torus(torus, w, args.device, run_root, f"{w.wid}_validate")
+            v_torus = run_torus(torus, w, args.device, run_root, f"{w.wid}_{precision}_validate", precision)
             variants, v_peer = [], None
             if not peer_why:
                 for variant in VARIANTS:
-                    r = run_peer(args.peer_python, w, variant, args.device, 1, 2)
+                    r = run_peer(args.peer_python, w, variant, args.device, precision, 1, 2)
                     if r is None:
                         log(f"{w.wid}: torch's AdamW has no {variant} variant here; not a candidate")
                         continue
                     variants.append(variant)
                     v_peer = v_peer or r
             check = validate(w, v_torus, v_peer)
-            log(f"{w.wid}: validated: {w.params} parameters; Torus loss {check['torus_first_loss']:.4f} -> mean of the "
+            log(f"{w.wid} {precision}: validated: {w.params} parameters; Torus loss {check['torus_first_loss']:.4f} -> mean of the "
                 f"last quarter {check['torus_loss_last_quarter']:.4f}" +
                 (f"; PyTorch first loss {check['peer_first_loss']:.4f}" if v_peer else ""))
             candidates = ["torus"] + variants
@@ -235,17 +244,17 @@ def main():
                 order = candidates[rep % len(candidates):] + candidates[:rep % len(candidates)]
                 for c in order:
                     if c == "torus":
-                        r = run_torus(torus, w, args.device, run_root, f"{w.wid}_{rep}")
+                        r = run_torus(torus, w, args.device, run_root, f"{w.wid}_{precision}_{rep}", precision)
                         if not all(math.isfinite(v) for v in r["losses"]):
                             sys.exit(f"gpu_train_bench.py: {w.wid}: a Torus loss is not finite in round {rep + 1}")
                     else:
-                        r = run_peer(args.peer_python, w, c, args.device, w.warmup, w.steps)
+                        r = run_peer(args.peer_python, w, c, args.device, precision, w.warmup, w.steps)
                     runs[c].append(r["throughput"])
-                log(f"{w.wid} round {rep + 1}/{args.reps}: " + ", ".join(f"{c} {runs[c][-1]:,.0f}" for c in candidates))
+                log(f"{w.wid} {precision} round {rep + 1}/{args.reps}: " + ", ".join(f"{c} {runs[c][-1]:,.0f}" for c in candidates))
             best = max(variants, key=lambda v: statistics.median(runs[v])) if variants else None
             for c in candidates:
-                rec = {"name": c if c == "torus" else f"pytorch_{c}", "config": f"{w.wid} {w.desc}",
-                       "workload": w.wid, "device": device_name, "threads": os.cpu_count(), "ranks": 1,
+                rec = {"name": c if c == "torus" else f"pytorch_{c}", "config": f"{w.wid} {w.desc}, {precision}",
+                       "workload": w.wid, "precision": precision, "device": device_name, "threads": os.cpu_count(), "ranks": 1,
                        **summary(runs[c]), "unit": "tokens/s", "runs": [round(x, 1) for x in runs[c]],
                        "warmup_steps": w.warmup, "timed_steps": w.steps, "params": w.params,
                        "tflops_median": statistics.median(runs[c]) * w.flops_per_token * 1e-12}
@@ -263,9 +272,9 @@ def main():
                     rec["torch"] = peer_info.get("torch")
                     rec["torch_cuda"] = peer_info.get("torch_cuda")
                 records.append(rec)
-                log(f"{w.wid} {rec['name']:18s} {rec['median']:12,.0f} ({rec['min']:,.0f}-{rec['max']:,.0f}) tokens/s" +
+                log(f"{w.wid} {precision} {rec['name']:18s} {rec['median']:12,.0f} ({rec['min']:,.0f}-{rec['max']:,.0f}) tokens/s" +
                     (f"  ratio to {rec['peer']} {rec['ratio']:.2f}" if c == "torus" and best else ""))
-            log(f"{w.wid}: {time.time() - t0:.0f} s")
+            log(f"{w.wid} {precision}: {time.time() - t0:.0f} s")
     finally:
         shutil.rmtree(run_root, ignore_errors=True)
     for path in (args.out, args.md):
