@@ -66,7 +66,7 @@ gtest_discover_tests(cuda_attention_test TEST_PREFIX cuda_attention_test. DISCOV
 # Device tensors (framework/tensor/device_backend.h) against the cpu: label gpu, skips
 # without a device.
 add_executable(cuda_tensor_test cuda_tensor_test.cpp)
-target_link_libraries(cuda_tensor_test PRIVATE torus_framework GTest::gtest_main torus_warnings)
+target_link_libraries(cuda_tensor_test PRIVATE torus_test_support GTest::gtest_main torus_warnings)
 gtest_discover_tests(cuda_tensor_test TEST_PREFIX cuda_tensor_test. DISCOVERY_TIMEOUT 60
                      PROPERTIES TIMEOUT 600 LABELS gpu)
 # The whole op registry on cuda:0 against the cpu (every op has a CUDA path).
@@ -99,7 +99,7 @@ if(TORUS_WITH_NCCL)
 endif()
 # AdamW, SGD and gradient clipping on cuda:0 against the cpu.
 add_executable(cuda_optim_test cuda_optim_test.cpp)
-target_link_libraries(cuda_optim_test PRIVATE torus_framework GTest::gtest_main torus_warnings)
+target_link_libraries(cuda_optim_test PRIVATE torus_test_support GTest::gtest_main torus_warnings)
 gtest_discover_tests(cuda_optim_test TEST_PREFIX cuda_optim_test. DISCOVERY_TIMEOUT 60
                      PROPERTIES TIMEOUT 600 LABELS gpu)
 

@@ -10,14 +10,15 @@
 
 #include "framework/ops/autocast.h"
 #include "framework/ops/ops.h"
-#include "framework/tensor/device_backend.h"
 #include "framework/tensor/random.h"
+#include "support/device_test.h"
 #include "support/op_samples.h"
 
 namespace torus {
 namespace {
 
-const Device kGpu = Device::cuda(0);
+using test::expect_close_to_cpu;
+using test::kGpu;
 
 // Convolution and pooling run on a device through cuDNN, which a CUDA build may leave out
 // (TORUS_WITH_CUDNN=OFF).
@@ -42,21 +43,7 @@ std::vector<Tensor> on_device(const std::vector<Tensor>& inputs) {
   return out;
 }
 
-void expect_close(const Tensor& cpu, const Tensor& gpu, double rtol, const std::string& what) {
-  ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
-  ASSERT_EQ(gpu.device(), kGpu) << what;
-  const std::vector<double> a = cpu.to_vector<double>(), b = gpu.to_vector<double>();
-  for (size_t i = 0; i < a.size(); ++i)
-    EXPECT_NEAR(b[i], a[i], 1e-6 + rtol * std::abs(a[i])) << what << " [" << i << "]";
-}
-
-class CudaOpParity : public ::testing::TestWithParam<OpSample> {
- protected:
-  void SetUp() override {
-    const std::string why = device_backend::why_unavailable(kGpu);
-    if (!why.empty()) GTEST_SKIP() << why;
-  }
-};
+class CudaOpParity : public test::DeviceTestOf<::testing::TestWithParam<OpSample>> {};
 
 TEST_P(CudaOpParity, MatchesTheCpu) {
   const OpSample& sample = GetParam();
@@ -70,7 +57,7 @@ TEST_P(CudaOpParity, MatchesTheCpu) {
     if (!TORUS_HAVE_CUDNN && uses_cudnn(sample.name)) GTEST_SKIP() << "this build has no cuDNN: " << e.what();
     FAIL() << sample.name << " has no CUDA path: " << e.what();
   }
-  expect_close(cpu_out, gpu_out, sample.rtol, sample.name + " forward");
+  expect_close_to_cpu(cpu_out, gpu_out, sample.rtol, sample.name + " forward");
   if (!is_floating(cpu_out.dtype()) || !cpu_out.requires_grad()) return;
 
   Generator gen(99);
@@ -80,7 +67,7 @@ TEST_P(CudaOpParity, MatchesTheCpu) {
   for (size_t i = 0; i < cpu_inputs.size(); ++i) {
     if (!cpu_inputs[i].requires_grad()) continue;
     ASSERT_TRUE(gpu_inputs[i].grad().defined()) << sample.name << ": input " << i << " got no gradient on cuda";
-    expect_close(cpu_inputs[i].grad(), gpu_inputs[i].grad(), sample.rtol * 10,
+    expect_close_to_cpu(cpu_inputs[i].grad(), gpu_inputs[i].grad(), sample.rtol * 10,
                  sample.name + " gradient of input " + std::to_string(i));
   }
 }
@@ -105,23 +92,22 @@ TEST_P(CudaAutocastParity, MatchesTheCpuEmulation) {
   const std::vector<Tensor> gpu_inputs = on_device(cpu_inputs);
   const Tensor gpu_out = sample.call(gpu_inputs);
   ASSERT_EQ(gpu_out.dtype(), DType::f32) << sample.name;
-  expect_close(cpu_out, gpu_out, 1e-5, sample.name + " forward under autocast");
+  expect_close_to_cpu(cpu_out, gpu_out, 1e-5, sample.name + " forward under autocast");
   Generator gen(7);
   const Tensor projection = Tensor::randn(cpu_out.shape(), gen);
   cpu_out.backward(projection);
   gpu_out.backward(projection.to(kGpu));
   for (size_t i = 0; i < cpu_inputs.size(); ++i) {
     if (!cpu_inputs[i].requires_grad()) continue;
-    expect_close(cpu_inputs[i].grad(), gpu_inputs[i].grad(), 1e-5,
+    expect_close_to_cpu(cpu_inputs[i].grad(), gpu_inputs[i].grad(), 1e-5,
                  sample.name + " gradient of input " + std::to_string(i) + " under autocast");
   }
 }
 
 // The fused attention kernel's dropout draws the cpu composition's mask (the same Philox
 // blocks over the (B, H, T, T) weights), forward and backward.
-TEST(CudaAttention, DropoutMatchesTheCpuComposition) {
-  const std::string why = device_backend::why_unavailable(kGpu);
-  if (!why.empty()) GTEST_SKIP() << why;
+using CudaAttention = test::DeviceTest;
+TEST_F(CudaAttention, DropoutMatchesTheCpuComposition) {
   Generator inputs(31);
   // B H T² = 75 probabilities: the last Philox block is a partial one.
   const Tensor cpu_qkv = Tensor::randn({1, 5, 18}, inputs).set_requires_grad();
@@ -129,19 +115,18 @@ TEST(CudaAttention, DropoutMatchesTheCpuComposition) {
   Generator cpu_gen(8), gpu_gen(8);
   const Tensor cpu_y = causal_attention(cpu_qkv, 3, 0.3, true, &cpu_gen);
   const Tensor gpu_y = causal_attention(gpu_qkv, 3, 0.3, true, &gpu_gen);
-  expect_close(cpu_y, gpu_y, 1e-4, "attention with dropout, forward");
+  expect_close_to_cpu(cpu_y, gpu_y, 1e-4, "attention with dropout, forward");
   EXPECT_EQ(cpu_gen.offset(), gpu_gen.offset()) << "the two drew different numbers of Philox blocks";
   const Tensor projection = Tensor::randn(cpu_y.shape(), inputs);
   cpu_y.backward(projection);
   gpu_y.backward(projection.to(kGpu));
-  expect_close(cpu_qkv.grad(), gpu_qkv.grad(), 1e-4, "attention with dropout, gradient of qkv");
+  expect_close_to_cpu(cpu_qkv.grad(), gpu_qkv.grad(), 1e-4, "attention with dropout, gradient of qkv");
 }
 
 // With TF32 allowed, f32 products on the device keep TF32's accuracy (10-bit mantissas,
 // f32 accumulation: ~1e-3 relative) against the cpu's f32.
-TEST(CudaTf32, ProductsStayWithinTf32Rounding) {
-  const std::string why = device_backend::why_unavailable(kGpu);
-  if (!why.empty()) GTEST_SKIP() << why;
+using CudaTf32 = test::DeviceTest;
+TEST_F(CudaTf32, ProductsStayWithinTf32Rounding) {
   Generator gen(41);
   const Tensor a = Tensor::rand({64, 128}, gen), b = Tensor::rand({128, 32}, gen);  // positive: no cancellation
   const Tensor cpu = matmul(a, b);
@@ -149,7 +134,7 @@ TEST(CudaTf32, ProductsStayWithinTf32Rounding) {
   set_allow_tf32(true);
   const Tensor gpu = matmul(a.to(kGpu), b.to(kGpu));
   set_allow_tf32(false);
-  expect_close(cpu, gpu, 4e-3, "matmul with TF32");
+  expect_close_to_cpu(cpu, gpu, 4e-3, "matmul with TF32");
   // and TF32 was used: 10-bit mantissas change some of the 2048 products' sums
   const std::vector<double> exact = gpu_f32.to_vector<double>(), fast = gpu.to_vector<double>();
   EXPECT_NE(exact, fast) << "TF32 allowed, yet the product equals the f32 GEMM's bit for bit";

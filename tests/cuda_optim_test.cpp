@@ -13,28 +13,15 @@
 #include "framework/optim/adam.h"
 #include "framework/optim/clip_grad.h"
 #include "framework/optim/sgd.h"
-#include "framework/tensor/device_backend.h"
 #include "framework/tensor/random.h"
+#include "support/device_test.h"
 
 namespace torus {
 namespace {
 
-const Device kGpu = Device::cuda(0);
-
-class CudaOptimizer : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const std::string why = device_backend::why_unavailable(kGpu);
-    if (!why.empty()) GTEST_SKIP() << why;
-  }
-};
-
-void expect_close(const Tensor& cpu, const Tensor& gpu, double rtol, const std::string& what) {
-  ASSERT_EQ(gpu.device(), kGpu) << what;
-  const std::vector<double> a = cpu.to_vector<double>(), b = gpu.to_vector<double>();
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-6 + rtol * std::abs(a[i])) << what << " [" << i << "]";
-}
+using test::expect_close_to_cpu;
+using test::kGpu;
+using CudaOptimizer = test::DeviceTest;
 
 // One parameter on each side from the same start.
 struct Pair {
@@ -65,7 +52,7 @@ TEST_F(CudaOptimizer, AdamWStepsMatchTheCpu) {
   const optim::AdamWOptions options{.lr = 0.01, .weight_decay = 0.1};
   optim::AdamW cpu_adam(std::vector<Tensor>{param.cpu}, options), gpu_adam(std::vector<Tensor>{param.gpu}, options);
   run_steps(param, cpu_adam, gpu_adam, 3, gen);
-  expect_close(param.cpu, param.gpu, 1e-5, "AdamW after 3 steps");
+  expect_close_to_cpu(param.cpu, param.gpu, 1e-5, "AdamW after 3 steps");
 }
 
 TEST_F(CudaOptimizer, SgdStepsMatchTheCpuInEveryVariant) {
@@ -80,7 +67,7 @@ TEST_F(CudaOptimizer, SgdStepsMatchTheCpuInEveryVariant) {
     Pair param = parameter_pair({65, 4}, gen);
     optim::Sgd cpu_sgd(std::vector<Tensor>{param.cpu}, variants[v]), gpu_sgd(std::vector<Tensor>{param.gpu}, variants[v]);
     run_steps(param, cpu_sgd, gpu_sgd, 3, gen);
-    expect_close(param.cpu, param.gpu, 1e-5, "SGD variant " + std::to_string(v) + " after 3 steps");
+    expect_close_to_cpu(param.cpu, param.gpu, 1e-5, "SGD variant " + std::to_string(v) + " after 3 steps");
   }
 }
 
@@ -103,7 +90,7 @@ TEST_F(CudaOptimizer, ClipGradNormMatchesTheCpuForEachNorm) {
     EXPECT_NEAR(gpu_norm, cpu_norm, 1e-5 * cpu_norm) << what;
     ASSERT_GT(cpu_norm, 1.0) << what << ": the gradients should need clipping";
     for (size_t i = 0; i < cpu_params.size(); ++i)
-      expect_close(cpu_params[i].grad(), gpu_params[i].grad(), 1e-5, what + " gradient " + std::to_string(i));
+      expect_close_to_cpu(cpu_params[i].grad(), gpu_params[i].grad(), 1e-5, what + " gradient " + std::to_string(i));
   }
 }
 

@@ -14,19 +14,13 @@
 #include "framework/tensor/random.h"
 #include "framework/tensor/tensor.h"
 #include "kernels/cuda/device_context.h"
+#include "support/device_test.h"
 
 namespace torus {
 namespace {
 
-const Device kGpu = Device::cuda(0);
-
-class CudaTensor : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const std::string why = device_backend::why_unavailable(kGpu);
-    if (!why.empty()) GTEST_SKIP() << why;
-  }
-};
+using test::kGpu;
+using CudaTensor = test::DeviceTest;
 
 TEST_F(CudaTensor, RoundTripKeepsEveryValueOfEveryDtype) {
   Generator gen(1);
