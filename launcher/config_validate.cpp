@@ -146,21 +146,6 @@ void check_device(const ExperimentConfig& c, const SourceMap& locations) {
   }
 }
 
-// What is not built on a device yet, refused when the config loads rather than at step 1.
-void check_device_parallelism(const ExperimentConfig& c, const SourceMap& locations) {
-  if (c.trainer().device() == "cpu") return;
-  if (c.distributed().zero_stage() > 0)
-    fail(locations, "distributed.zero_stage",
-         fmt::format("{}: ZeRO sharding is not built yet on devices (trainer.device {}); use 0 (data parallelism, "
-                     "which runs on devices) or train on cpu",
-                     c.distributed().zero_stage(), c.trainer().device()));
-  if (c.distributed().reproducible())
-    fail(locations, "distributed.reproducible",
-         fmt::format("reproducible mode's exact sums are not built yet on devices (trainer.device {}); set it to "
-                     "false or train on cpu",
-                     c.trainer().device()));
-}
-
 void check_launch(const ExperimentConfig& c, const SourceMap& locations) {
   const LaunchConfig& launch = c.launch();
   if (launch.scheduler() == Scheduler::local && launch.nodes() > 1)
@@ -243,7 +228,6 @@ void validate(const ExperimentConfig& config, const SourceMap& locations) {
   check_model_and_data(config, locations);
   check_optimization(config, locations);
   check_device(config, locations);
-  check_device_parallelism(config, locations);
   check_reproducible(config, locations);
   check_sweep(config, locations);
 }

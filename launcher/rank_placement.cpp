@@ -23,8 +23,8 @@ Device choose_rank_device(const std::string& configured, const comm::WorldInfo& 
   return Device::cuda(world.local_rank % device_count);
 }
 
-bool gradients_on_device(config::Backend::Value backend, Device device, int world_size) {
-  if (world_size == 1) return false;  // nothing to reduce
+bool gradients_on_device(config::Backend::Value backend, Device device, int world_size, bool sharded) {
+  if (world_size == 1 && !sharded) return false;  // nothing to reduce
   TORUS_CHECK(!(backend == config::Backend::mpi && !device.is_cpu()),
               "distributed.backend mpi: trainer.device {} keeps gradients on the device, which the MPI group cannot "
               "reduce; use auto or nccl",

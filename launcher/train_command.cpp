@@ -66,7 +66,8 @@ Parallelism make_parallelism(const config::ExperimentConfig& config, RunSetup& s
   }
   if (d.zero_stage() > 0) {
     p.zero = std::make_unique<parallel::ZeroSharding>(
-        *setup.model, group, parallel::ZeroOptions{d.zero_stage(), d.bucket_mb(), /*reduce_gradients=*/!p.exact_sum});
+        *setup.model, gradient_group,
+        parallel::ZeroOptions{d.zero_stage(), d.bucket_mb(), /*reduce_gradients=*/!p.exact_sum});
     p.zero->broadcast_state();
     setup.optimizer = optim::make_optimizer({{"shard", p.zero->shard()}}, optimizer_options(config));
     p.description += fmt::format(", ZeRO stage {}: {} bucket{}, this rank's shard {} elements of {} parameters (with "
@@ -213,8 +214,12 @@ void train_run(const config::ExperimentConfig& config, RunSetup& setup, comm::Pr
 void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group,
                     const comm::ProcessGroupOptions& options, const StopSignals& signals) {
   // Refused before anything loads: a backend that cannot carry this device's gradients.
-  const bool device_gradients = gradients_on_device(config.distributed().backend(),
-                                                    Device::parse(config.trainer().device()), group.size());
+  // Reproducible mode sums gradients on the host group; only ZeRO's buckets need a device one then.
+  const auto& d = config.distributed();
+  const bool device_gradients =
+      (d.zero_stage() > 0 || !d.reproducible()) &&
+      gradients_on_device(d.backend(), Device::parse(config.trainer().device()), group.size(),
+                          /*sharded=*/d.zero_stage() > 0);
   RunSetup setup = make_run_setup(config, /*for_training=*/true, group.world());
   // Made before the trainer and DataParallel, so it outlives every op they issue.
   std::unique_ptr<comm::ProcessGroup> device_group;

@@ -14,6 +14,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/nn/models.h"
 #include "framework/ops/autocast.h"
+#include "framework/ops/deterministic.h"
 #include "framework/optim/factory.h"
 #include "framework/tensor/device_backend.h"
 #include "kernels/cpu/parallel.h"
@@ -345,6 +346,8 @@ RunSetup make_run_setup(const ExperimentConfig& c, bool for_training, const comm
   t.autocast = c.trainer().precision() == config::Precision::bf16 ? DType::bf16 : DType::f32;
   // TF32 is one switch for the process (framework/ops/autocast.h); set as the config says.
   set_allow_tf32(c.trainer().precision() == config::Precision::tf32);
+  // Reproducible mode's exact sums need every shard's backward to give the same bits anywhere.
+  set_deterministic_algorithms(c.distributed().reproducible());
 
   setup.optimizer = optim::make_optimizer(setup.model->named_parameters(), optimizer_options(c));
   setup.schedule = make_schedule(c, t.steps);

@@ -1,8 +1,11 @@
-// Data parallelism on CUDA devices (label gpu; each test skips, saying why, without the
-// devices it needs):
-// - one device: DataParallel over the NCCL group of a world of one trains an MLP exactly
-//   as the same model on the device without it (the buckets, their f32 copies and an
-//   average over one rank change no bit), and as on the cpu within rounding;
+// Data parallelism, ZeRO and reproducible mode on CUDA devices (label gpu; each test skips,
+// saying why, without the devices it needs):
+// - one device: DataParallel, and ZeRO stages 1-3, over the NCCL group of a world of one
+//   train an MLP exactly as the same model on the device without them (the buckets, the
+//   shard and an average over one rank change no bit), and as on the cpu within rounding;
+//   reproducible mode's exact sum of a device's shard gradients (through the host) gives
+//   the same bits on every run, and the cpu's within rounding; `torus train` with ZeRO
+//   stage 3 and with reproducible mode on cuda:0 trains as on the cpu;
 // - two devices: `mpirun -np 2 torus train` with trainer.device cuda (one device per rank,
 //   gradients over NCCL) against one process on the cpu, same data and seed: per-step
 //   losses, evaluations and final weights close, for the MLP and the GPT.
@@ -18,6 +21,8 @@
 #include "distributed/comm/device_process_group.h"
 #include "distributed/comm/local_process_group.h"
 #include "distributed/parallel/data_parallel.h"
+#include "distributed/parallel/exact_gradient_sum.h"
+#include "distributed/parallel/zero_sharding.h"
 #include "framework/nn/models.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/factory.h"
@@ -38,8 +43,10 @@ struct Trained {
 };
 
 // Eight SGD-with-momentum steps of a small MLP on `device` from seeded data; with
-// `gradient_group`, through DataParallel over it (buckets of about 1 KiB: several of them).
-Trained train_mlp(Device device, comm::ProcessGroup* gradient_group) {
+// `gradient_group`, through DataParallel over it (buckets of about 1 KiB: several of them),
+// or with `zero_stage` > 0 through ZeroSharding over it (as many buckets; stage 3: a unit per
+// linear layer), the optimizer then updating the shard.
+Trained train_mlp(Device device, comm::ProcessGroup* gradient_group, int zero_stage = 0) {
   Generator init(7);
   nn::MlpOptions shape;
   shape.in = 20;
@@ -50,9 +57,20 @@ Trained train_mlp(Device device, comm::ProcessGroup* gradient_group) {
   optim::OptimizerOptions sgd;
   sgd.lr = 0.05;
   sgd.momentum = 0.9;
-  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(model->named_parameters(), sgd);
+  std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<parallel::DataParallel> data_parallel;
-  if (gradient_group != nullptr) {
+  std::unique_ptr<parallel::ZeroSharding> zero;
+  if (zero_stage > 0) {
+    zero = std::make_unique<parallel::ZeroSharding>(*model, *gradient_group,
+                                                    parallel::ZeroOptions{zero_stage, 0.001});
+    EXPECT_GE(zero->bucket_count(), 3);
+    EXPECT_EQ(zero->shard().device(), device);
+    zero->broadcast_state();
+    optimizer = optim::make_optimizer({{"shard", zero->shard()}}, sgd);
+  } else {
+    optimizer = optim::make_optimizer(model->named_parameters(), sgd);
+  }
+  if (gradient_group != nullptr && zero_stage == 0) {
     data_parallel = std::make_unique<parallel::DataParallel>(*model, *gradient_group,
                                                              parallel::DataParallelOptions{0.001});
     EXPECT_GT(data_parallel->bucket_count(), 2);
@@ -66,15 +84,28 @@ Trained train_mlp(Device device, comm::ProcessGroup* gradient_group) {
     for (int64_t i = 0; i < 24; ++i) labels.push_back((i * 7 + step) % shape.classes);
     const Tensor targets = Tensor::from_data<int64_t>(labels, {24});
     if (data_parallel) data_parallel->prepare_backward(/*final=*/true);
+    if (zero) zero->prepare_backward(/*final=*/true);
     Tensor loss = cross_entropy((*model)(inputs.to(device)), targets.to(device));
     out.losses.push_back(loss.item());
     loss.backward();
     if (data_parallel) data_parallel->finish_gradients();
+    if (zero) zero->finish_gradients();
     optimizer->step();
+    if (zero) zero->gather_parameters();
     optimizer->zero_grad();
   }
+  if (zero) zero->materialize_parameters();  // stage 3 holds only the shard between steps
   for (const auto& [name, t] : model->state_dict()) out.weights.emplace_back(name, t.to(Device::cpu()));
+  if (zero) zero->release_parameters();
   return out;
+}
+
+// Every weight of `a` equal to `b`'s, bit for bit.
+void expect_same_weights(const Trained& a, const Trained& b, const std::string& what) {
+  ASSERT_EQ(a.weights.size(), b.weights.size()) << what;
+  for (size_t t = 0; t < a.weights.size(); ++t)
+    EXPECT_EQ(a.weights[t].second.to_vector<double>(), b.weights[t].second.to_vector<double>())
+        << what << ": " << a.weights[t].first;
 }
 
 std::string why_not_one_device() {
@@ -108,6 +139,62 @@ TEST(DeviceDataParallel, OneRankOnTheDeviceTrainsAsWithoutItAndAsTheCpu) {
     }
     EXPECT_LE(worst, 1e-4 * scale) << with.weights[t].first;
   }
+}
+
+TEST(DeviceZero, EveryStageOnOneDeviceTrainsAsWithoutIt) {
+  if (const std::string why = why_not_one_device(); !why.empty()) GTEST_SKIP() << why;
+  comm::LocalProcessGroup host;
+  const std::unique_ptr<comm::ProcessGroup> nccl = comm::make_device_process_group(host, Device::cuda(0), {});
+  const Trained without = train_mlp(Device::cuda(0), nullptr);
+  for (int stage = 1; stage <= 3; ++stage) {
+    const Trained with = train_mlp(Device::cuda(0), nccl.get(), stage);
+    EXPECT_EQ(with.losses, without.losses) << "stage " << stage;
+    expect_same_weights(with, without, fmt::format("stage {}", stage));
+  }
+}
+
+// Gradients of an MLP's loss over a fixed batch of 24 on `device`, through reproducible
+// mode's exact sum of 4 shards of 6 samples on a world of one; on the host, flattened.
+std::vector<double> exact_shard_gradients(Device device) {
+  Generator init(5);
+  std::shared_ptr<Layer> model = nn::make_mlp({12, {16}, 3}, init);
+  model->to(device);
+  comm::LocalProcessGroup host;
+  parallel::ExactGradientSum exact(model->parameters(), host, 4);
+  exact.broadcast_parameters();
+  Generator data(9);
+  const Tensor inputs = Tensor::randn({24, 12}, data).to(device);
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < 24; ++i) labels.push_back(i % 3);
+  const Tensor targets = Tensor::from_data<int64_t>(labels, {24}).to(device);
+  for (int64_t k = 0; k < 4; ++k) {
+    (cross_entropy((*model)(inputs.narrow(0, 6 * k, 6)), targets.narrow(0, 6 * k, 6)) * 0.25).backward();
+    exact.keep_shard(k);
+  }
+  exact.finish();
+  std::vector<double> out;
+  for (const Tensor& p : model->parameters()) {
+    EXPECT_EQ(p.grad().device(), device);
+    const std::vector<double> g = p.grad().to(Device::cpu()).to_vector<double>();
+    out.insert(out.end(), g.begin(), g.end());
+  }
+  return out;
+}
+
+TEST(DeviceReproducible, TheExactSumOfADevicesShardsIsTheSameEveryRunAndTheCpusWithinRounding) {
+  if (const std::string why = device_backend::why_unavailable(Device::cuda(0)); !why.empty()) GTEST_SKIP() << why;
+  const std::vector<double> first = exact_shard_gradients(Device::cuda(0));
+  // Reproducible mode's promise rests on each shard's backward being deterministic on the device.
+  EXPECT_EQ(exact_shard_gradients(Device::cuda(0)), first);
+  const std::vector<double> cpu = exact_shard_gradients(Device::cpu());
+  ASSERT_EQ(first.size(), cpu.size());
+  double scale = 0, worst = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    scale = std::max(scale, std::abs(cpu[i]));
+    worst = std::max(worst, std::abs(first[i] - cpu[i]));
+  }
+  EXPECT_GT(scale, 0);
+  EXPECT_LE(worst, 1e-5 * scale);
 }
 
 TEST(DeviceDataParallel, AHostGroupRefusesDeviceParameters) {
@@ -167,6 +254,39 @@ TEST_P(TwoDeviceRun, TwoRanksOnDevicesTrainAsOneProcessOnTheCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workloads, TwoDeviceRun, ::testing::Values(kMlp, kGpt),
+                         [](const auto& info) { return info.param.name; });
+
+// ---- one rank, through the tool ----
+
+class OneDeviceRun : public test::MultiRankRun {
+ protected:
+  void SetUp() override {
+    if (const std::string why = why_not_one_device(); !why.empty()) GTEST_SKIP() << why;
+    write_config("device_sharded", "seed: 7\n{body}trainer:\n  steps: 8\n  log_every: 1\n  eval_every: 4\n"
+                                   "  eval_batches: 2\n  run_dir: {run_dir}\ndistributed:\n  bucket_mb: 0.05\n");
+  }
+};
+
+TEST_P(OneDeviceRun, ZeroStage3AndReproducibleModeOnADeviceTrainAsTheCpu) {
+  const fs::path cpu = train(1, "cpu", "trainer.device=cpu");
+  const double tolerance = GetParam().name == "gpt" ? 1e-3 : 2e-4;  // as TwoDeviceRun's
+  const fs::path zero = train(1, "zero3", "trainer.device=cuda:0 distributed.zero_stage=3");
+  test::expect_metrics_near(cpu, zero, tolerance, "ZeRO stage 3 on cuda:0");
+  test::expect_weights_near(cpu, zero, tolerance, "ZeRO stage 3 on cuda:0");
+  std::ifstream log(zero / "train.log");
+  const std::string text{std::istreambuf_iterator<char>(log), {}};
+  EXPECT_NE(text.find("ZeRO stage 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("gradients over nccl on cuda:0"), std::string::npos) << text;
+
+  const fs::path exact = train(1, "reproducible", "trainer.device=cuda:0 distributed.reproducible=true "
+                                                  "distributed.reproducible_shards=4");
+  const fs::path exact_cpu = train(1, "reproducible_cpu", "trainer.device=cpu distributed.reproducible=true "
+                                                          "distributed.reproducible_shards=4");
+  test::expect_metrics_near(exact_cpu, exact, tolerance, "reproducible mode on cuda:0");
+  test::expect_weights_near(exact_cpu, exact, tolerance, "reproducible mode on cuda:0");
+}
+
+INSTANTIATE_TEST_SUITE_P(Workloads, OneDeviceRun, ::testing::Values(kMlp, kGpt),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -77,6 +77,15 @@ TEST(GradientGroup, DeviceRunsOfSeveralRanksReduceOnTheDevice) {
   EXPECT_FALSE(gradients_on_device(config::Backend::mpi, Device::cuda(0), 1));
 }
 
+TEST(GradientGroup, ZeroOnADeviceShardsThroughADeviceGroupEvenInAWorldOfOne) {
+  EXPECT_TRUE(gradients_on_device(config::Backend::auto_, Device::cuda(0), 1, /*sharded=*/true));
+  EXPECT_TRUE(gradients_on_device(config::Backend::nccl, Device::cuda(0), 4, /*sharded=*/true));
+  EXPECT_FALSE(gradients_on_device(config::Backend::auto_, Device::cpu(), 1, /*sharded=*/true));
+  const std::string mpi =
+      test::error_of([] { gradients_on_device(config::Backend::mpi, Device::cuda(0), 1, /*sharded=*/true); });
+  EXPECT_TRUE(contains(mpi, "distributed.backend mpi: trainer.device cuda:0 keeps gradients on the device")) << mpi;
+}
+
 TEST(GradientGroup, ABackendThatCannotCarryTheGradientsIsRefusedByName) {
   const std::string mpi = test::error_of([] { gradients_on_device(config::Backend::mpi, Device::cuda(0), 2); });
   EXPECT_TRUE(contains(mpi, "distributed.backend mpi: trainer.device cuda:0 keeps gradients on the device")) << mpi;
@@ -98,18 +107,20 @@ std::string load_error(const std::vector<std::string>& overrides) {
   return "loaded";
 }
 
-TEST(DeviceConfig, ZeroOnADeviceIsRefusedWhenTheConfigLoads) {
-  const std::string what = load_error({"trainer.device=cuda", "distributed.zero_stage=2"});
-  EXPECT_TRUE(contains(what, "distributed.zero_stage")) << what;
-  EXPECT_TRUE(contains(what, "ZeRO sharding is not built yet on devices (trainer.device cuda)")) << what;
-  EXPECT_EQ(load_error({"trainer.device=cpu", "distributed.zero_stage=2"}), "loaded");
+TEST(DeviceConfig, ZeroOnADeviceLoads) {
+  for (const char* stage : {"distributed.zero_stage=1", "distributed.zero_stage=2", "distributed.zero_stage=3"}) {
+    EXPECT_EQ(load_error({"trainer.device=cuda", stage}), "loaded") << stage;
+    EXPECT_EQ(load_error({"trainer.device=cpu", stage}), "loaded") << stage;
+  }
   EXPECT_EQ(load_error({"trainer.device=cuda:1"}), "loaded");
 }
 
-TEST(DeviceConfig, ReproducibleModeOnADeviceIsRefusedWhenTheConfigLoads) {
-  const std::string what = load_error({"trainer.device=cuda:0", "distributed.reproducible=true"});
-  EXPECT_TRUE(contains(what, "distributed.reproducible")) << what;
-  EXPECT_TRUE(contains(what, "not built yet on devices (trainer.device cuda:0)")) << what;
+TEST(DeviceConfig, ReproducibleModeOnADeviceLoads) {
+  EXPECT_EQ(load_error({"trainer.device=cuda:0", "distributed.reproducible=true", "distributed.reproducible_shards=8"}),
+            "loaded");
+  EXPECT_EQ(load_error({"trainer.device=cuda", "distributed.reproducible=true", "distributed.reproducible_shards=8",
+                        "distributed.zero_stage=2"}),
+            "loaded");
 }
 
 // ---- through the tool, 2 ranks ----

@@ -56,8 +56,8 @@ ExactGradientSum::ExactGradientSum(std::vector<Tensor> parameters, comm::Process
   shards_per_rank_ = total_shards / group.size();
   int64_t elements = 0;
   for (const Tensor& p : parameters_) {
-    TORUS_CHECK(p.is_contiguous() && p.device().is_cpu() && (p.dtype() == DType::f32 || p.dtype() == DType::f64),
-                "reproducible mode: parameters must be contiguous f32 or f64 host tensors, got {} {}",
+    TORUS_CHECK(p.is_contiguous() && (p.dtype() == DType::f32 || p.dtype() == DType::f64),
+                "reproducible mode: parameters must be contiguous f32 or f64 tensors, got {} {}",
                 dtype_name(p.dtype()), p.shape_str());
     offsets_.push_back(elements);
     elements += p.numel();
@@ -73,9 +73,14 @@ ExactGradientSum::ExactGradientSum(std::vector<Tensor> parameters, comm::Process
 
 void ExactGradientSum::broadcast_parameters() {
   NoGradGuard no_grad;
+  // The host group carries host tensors: a device parameter goes through a host copy.
+  std::vector<Tensor> on_host;
+  for (const Tensor& p : parameters_) on_host.push_back(p.device().is_cpu() ? p : p.detach().to(Device::cpu()));
   std::vector<comm::WorkPtr> pending;
-  for (const Tensor& p : parameters_) pending.push_back(group_.broadcast(p, 0));
+  for (const Tensor& t : on_host) pending.push_back(group_.broadcast(t, 0));
   for (auto& w : pending) w->wait();
+  for (size_t j = 0; j < parameters_.size(); ++j)
+    if (!parameters_[j].device().is_cpu()) parameters_[j].detach().copy_(on_host[j]);
 }
 
 void ExactGradientSum::keep_shard(int64_t shard) {
@@ -83,12 +88,11 @@ void ExactGradientSum::keep_shard(int64_t shard) {
   auto& kept = kept_[static_cast<size_t>(shard)];
   for (size_t j = 0; j < parameters_.size(); ++j) {
     Tensor& p = parameters_[j];
-    const size_t bytes = p.nbytes();
     if (p.grad().defined()) {
-      std::memcpy(kept[j].raw_data(), p.grad().contiguous().raw_data(), bytes);
-      p.set_grad(Tensor());  // the next shard's backward starts from nothing
+      kept[j].copy_(p.grad());  // bit for bit, to the host from wherever the gradient is
+      p.set_grad(Tensor());     // the next shard's backward starts from nothing
     } else {
-      std::memset(kept[j].raw_data(), 0, bytes);
+      kept[j].fill_(0.0);
     }
   }
 }
@@ -143,7 +147,7 @@ void ExactGradientSum::finish() {
     } else {
       from_fixed(sums + offsets_[j], p.numel(), exponents[j], grad.data<double>());
     }
-    p.set_grad(grad);
+    p.set_grad(p.device().is_cpu() ? grad : grad.to(p.device()));
   }
 }
 

@@ -14,7 +14,11 @@
 // A non-finite gradient makes the whole tensor NaN, as a float sum would.
 //
 // Memory: each rank keeps its shards' gradients until the step's reduction (shards /
-// ranks copies of the gradients) plus one 64-bit accumulator per gradient element.
+// ranks copies of the gradients) plus one 64-bit accumulator per gradient element, all on
+// the host. Parameters on a device work the same way through host copies: each shard's
+// gradients are copied to the host as they are kept, summed there over the host group, and
+// the sums copied back into .grad; which makes the result independent of the rank count as
+// long as each shard's backward is deterministic on the device (see docs/CUDA.md).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +32,8 @@ namespace torus::parallel {
 class ExactGradientSum {
  public:
   // `total_shards`: virtual shards per global batch, over all ranks; each rank holds
-  // total_shards / world of them. Parameters must be contiguous f32 or f64 host tensors.
+  // total_shards / world of them. Parameters must be contiguous f32 or f64 tensors, on the
+  // host or a device; `group` is a host group (MPI, local) either way.
   ExactGradientSum(std::vector<Tensor> parameters, comm::ProcessGroup& group, int64_t total_shards);
 
   int64_t shards_per_rank() const { return shards_per_rank_; }

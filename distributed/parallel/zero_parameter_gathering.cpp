@@ -76,7 +76,7 @@ void ZeroSharding::prefetch(int forward_position) {
 
 void ZeroSharding::start_gather(Bucket& b) {
   if (b.gathered.defined()) return;  // gathered, or on its way
-  b.gathered = Tensor::empty({b.padded});
+  b.gathered = Tensor::empty({b.padded}, DType::f32, device_);
   gathered_bytes_ += static_cast<int64_t>(b.gathered.nbytes());
   if (!materialized_) peak_gathered_bytes_ = std::max(peak_gathered_bytes_, gathered_bytes_);
   b.gather_work = group_.all_gather(chunk_of(shard_, b), b.gathered);
@@ -89,7 +89,7 @@ void ZeroSharding::ensure_gathered(Bucket& b) {
     b.gather_work.reset();
   }
   if (b.bound) return;
-  auto* base = b.gathered.data<float>();
+  auto* base = static_cast<float*>(b.gathered.raw_data());  // host or device memory, as the storage's
   for (size_t j = 0; j < b.parameters.size(); ++j) {
     // The parameter keeps the buffer alive while it points into it.
     b.parameters[j].storage()->replace_memory(base + b.offsets[j], [keep = b.gathered.storage()](void*) {});

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/ops/ops.h"
 #include "framework/optim/clip_grad.h"
 
 namespace torus::parallel {
@@ -19,6 +20,15 @@ namespace {
 constexpr int64_t kChunkAlignment = 16;  // elements: chunks start on cache lines
 
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+
+// A contiguous tensor's elements as one flat view of its memory, outside autograd: what the
+// buckets copy parameters and gradients in and out of, on the host or a device alike.
+Tensor flat_view(const Tensor& t) { return t.detach().view({t.numel()}); }
+
+// Zeros elements [from, to) of a flat tensor.
+void zero_range(const Tensor& flat, int64_t from, int64_t to) {
+  if (to > from) flat.narrow(0, from, to - from).fill_(0.0);
+}
 
 }  // namespace
 
@@ -43,19 +53,26 @@ ZeroSharding::ZeroSharding(Layer& model, comm::ProcessGroup& group, const ZeroOp
       b.names.push_back(it->first);
     }
   }
+  // The buckets, the shard and its gradients live where the parameters are.
+  for (const Bucket& b : buckets_)
+    if (!b.parameters.empty()) {
+      device_ = b.parameters.front().device();
+      break;
+    }
   int64_t shard_elements = 0;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     Bucket& b = buckets_[i];
     for (size_t j = 0; j < b.parameters.size(); ++j) {
       const Tensor& p = b.parameters[j];
-      TORUS_CHECK(p.is_contiguous() && p.device().is_cpu() && p.dtype() == DType::f32,
-                  "ZeRO: parameters must be contiguous f32 host tensors, got {} {} for '{}'", dtype_name(p.dtype()),
-                  p.shape_str(), b.names[j]);
+      TORUS_CHECK(p.is_contiguous() && p.dtype() == DType::f32 && p.device() == device_,
+                  "ZeRO: parameters must be contiguous f32 tensors on one device, got {} {} on {} for '{}' (the first "
+                  "parameter is on {})",
+                  dtype_name(p.dtype()), p.shape_str(), p.device().str(), b.names[j], device_.str());
     }
     b.padded = round_up(used_elements_of(b), kChunkAlignment * group.size());
     b.shard_offset = shard_elements;
     shard_elements += chunk(b);
-    if (stage_ == 1) b.flat = Tensor::zeros({b.padded});
+    if (stage_ == 1) b.flat = Tensor::zeros({b.padded}, DType::f32, device_);
     // Stage 3 needs to know when a unit's backward is over even without reducing.
     if (!reduce_gradients_ && stage_ != 3) continue;
     for (const Tensor& p : b.parameters) {
@@ -65,9 +82,9 @@ ZeroSharding::ZeroSharding(Layer& model, comm::ProcessGroup& group, const ZeroOp
       });
     }
   }
-  shard_ = Tensor::zeros({shard_elements});
+  shard_ = Tensor::zeros({shard_elements}, DType::f32, device_);
   shard_.set_requires_grad();  // a leaf the optimizer updates (only ever through its .grad)
-  shard_grad_ = Tensor::zeros({shard_elements});
+  shard_grad_ = Tensor::zeros({shard_elements}, DType::f32, device_);
   if (stage_ == 3) install_forward_hooks(model);
 }
 
@@ -108,15 +125,17 @@ Tensor ZeroSharding::shard_of(const NamedTensors& whole) const {
 }
 
 Tensor& ZeroSharding::flat(Bucket& b) {
-  if (!b.flat.defined()) b.flat = Tensor::empty({b.padded});
+  if (!b.flat.defined()) b.flat = Tensor::empty({b.padded}, DType::f32, device_);
   return b.flat;
 }
 
+Tensor ZeroSharding::rank_chunk(const Bucket& b) const { return b.flat.narrow(0, group_.rank() * chunk(b), chunk(b)); }
+
 void ZeroSharding::pack_parameters(Bucket& b) {
-  float* out = flat(b).data<float>();
-  std::memset(out, 0, static_cast<size_t>(b.padded) * sizeof(float));
+  const Tensor& out = flat(b);
+  zero_range(out, used_elements_of(b), b.padded);
   for (size_t j = 0; j < b.parameters.size(); ++j)
-    std::memcpy(out + b.offsets[j], b.parameters[j].raw_data(), b.parameters[j].nbytes());
+    out.narrow(0, b.offsets[j], b.parameters[j].numel()).copy_(flat_view(b.parameters[j]));
 }
 
 void ZeroSharding::broadcast_state() {
@@ -127,11 +146,9 @@ void ZeroSharding::broadcast_state() {
       for (const Tensor& p : b.parameters) pending.push_back(group_.broadcast(p, 0));
     for (auto& w : pending) w->wait();
   }
-  const int rank = group_.rank();
   for (Bucket& b : buckets_) {
     pack_parameters(b);
-    std::memcpy(shard_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
-                static_cast<size_t>(chunk(b)) * sizeof(float));
+    chunk_of(shard_, b).copy_(rank_chunk(b));
     if (stage_ >= 2) b.flat = Tensor();
     // Stage 3: from here on the shard is the only copy.
     if (stage_ == 3)
@@ -159,11 +176,9 @@ void ZeroSharding::on_gradient_ready(size_t bucket) {
 
 void ZeroSharding::take_reduced_gradients() {
   TORUS_CHECK(!reduce_gradients_, "ZeRO: take_reduced_gradients is for gradients summed elsewhere");
-  const int rank = group_.rank();
   for (Bucket& b : buckets_) {
     pack_gradients(b);
-    std::memcpy(shard_grad_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
-                static_cast<size_t>(chunk(b)) * sizeof(float));
+    chunk_of(shard_grad_, b).copy_(rank_chunk(b));
     if (stage_ >= 2) b.flat = Tensor();
     for (const Tensor& p : b.parameters) p.set_grad(Tensor());
     if (stage_ == 3) release(b);
@@ -172,16 +187,15 @@ void ZeroSharding::take_reduced_gradients() {
 }
 
 void ZeroSharding::pack_gradients(Bucket& b) {
-  float* out = flat(b).data<float>();
-  const int64_t used = used_elements_of(b);
-  std::memset(out + used, 0, static_cast<size_t>(b.padded - used) * sizeof(float));
+  const Tensor& out = flat(b);
+  zero_range(out, used_elements_of(b), b.padded);
   for (size_t j = 0; j < b.parameters.size(); ++j) {
     const Tensor grad = b.parameters[j].grad();
-    const size_t bytes = b.parameters[j].nbytes();
+    const Tensor slot = out.narrow(0, b.offsets[j], b.parameters[j].numel());
     if (grad.defined()) {
-      std::memcpy(out + b.offsets[j], grad.contiguous().raw_data(), bytes);
+      slot.copy_(flat_view(grad.contiguous()));
     } else {
-      std::memset(out + b.offsets[j], 0, bytes);  // a parameter this pass did not reach
+      slot.fill_(0.0);  // a parameter this pass did not reach
     }
   }
 }
@@ -201,13 +215,11 @@ void ZeroSharding::finish_gradients() {
   // Buckets whose hooks did not all fire (unused parameters) start here, in bucket order.
   for (Bucket& b : buckets_)
     if (!b.work) launch(b);
-  const int rank = group_.rank();
   for (Bucket& b : buckets_) {
     b.work->wait();
     b.work.reset();
     if (stage_ == 1) {
-      std::memcpy(shard_grad_.data<float>() + b.shard_offset, b.flat.data<float>() + rank * chunk(b),
-                  static_cast<size_t>(chunk(b)) * sizeof(float));
+      chunk_of(shard_grad_, b).copy_(rank_chunk(b));
     } else {
       b.flat = Tensor();
     }
@@ -219,15 +231,12 @@ void ZeroSharding::finish_gradients() {
 
 double ZeroSharding::clip_grad_norm(double max_norm) {
   const double local = optim::grad_norm({shard_});  // padding is zero: it adds nothing
-  Tensor total = Tensor::scalar(local * local, DType::f64);
+  // Where the group takes its tensors: the host, or the shard's device.
+  Tensor total = Tensor::scalar(local * local, DType::f64).to(device_);
   group_.all_reduce(total, comm::ReduceOp::sum)->wait();
   const double norm = std::sqrt(total.item());
   const double scale = max_norm / (norm + 1e-6);
-  if (!(scale >= 1)) {  // also scales when the norm is not finite, as PyTorch does by default
-    const auto factor = static_cast<float>(scale);
-    float* w = shard_grad_.data<float>();
-    for (int64_t i = 0; i < shard_grad_.numel(); ++i) w[i] *= factor;
-  }
+  if (!(scale >= 1)) mul_(shard_grad_, scale);  // also when the norm is not finite, as PyTorch does by default
   return norm;
 }
 
@@ -244,9 +253,8 @@ void ZeroSharding::gather_parameters() {
   for (size_t k = 0; k < buckets_.size(); ++k) {
     Bucket& b = buckets_[k];
     pending[k]->wait();
-    const float* in = b.flat.data<float>();
     for (size_t j = 0; j < b.parameters.size(); ++j)
-      std::memcpy(b.parameters[j].raw_data(), in + b.offsets[j], b.parameters[j].nbytes());
+      flat_view(b.parameters[j]).copy_(b.flat.narrow(0, b.offsets[j], b.parameters[j].numel()));
     if (stage_ == 2) b.flat = Tensor();
   }
 }

@@ -74,7 +74,9 @@ struct ZeroPiece {
 class ZeroSharding {
  public:
   // Registers gradient hooks on every parameter of `model` (which must outlive this) and,
-  // for stage 3, forward hooks on its units; parameters must be contiguous f32 host tensors.
+  // for stage 3, forward hooks on its units. Parameters must be contiguous f32 tensors on one
+  // device, the host or cuda:N; the buckets and the shard are made there, and `group` must
+  // take that device's tensors (a device group, see comm/device_process_group.h).
   ZeroSharding(Layer& model, comm::ProcessGroup& group, const ZeroOptions& options);
   ~ZeroSharding();
   ZeroSharding(const ZeroSharding&) = delete;
@@ -138,6 +140,7 @@ class ZeroSharding {
     return b.parameters.empty() ? 0 : b.offsets.back() + b.parameters.back().numel();
   }
   Tensor chunk_of(const Tensor& t, const Bucket& b) const { return t.narrow(0, b.shard_offset, chunk(b)); }
+  Tensor rank_chunk(const Bucket& b) const;  // this rank's chunk of b.flat
   Tensor& flat(Bucket& b);
   void pack_parameters(Bucket& b);
   void pack_gradients(Bucket& b);  // .grad (zeros where none) and zero padding into flat(b)
@@ -155,6 +158,7 @@ class ZeroSharding {
   void prefetch(int forward_position);
 
   comm::ProcessGroup& group_;
+  Device device_;  // the parameters'
   int stage_;
   bool reduce_gradients_;
   Layer& model_;

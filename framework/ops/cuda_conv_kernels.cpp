@@ -2,6 +2,7 @@
 #include "framework/ops/cuda_conv_kernels.h"
 
 #include "framework/ops/autocast.h"
+#include "framework/ops/deterministic.h"
 #include "framework/ops/cuda_launch.h"
 #include "framework/ops/elementwise.h"
 #include "kernels/cuda/cudnn_conv.h"
@@ -22,10 +23,12 @@ cuda::CudnnHandle& handle_for(const Tensor& a, const Tensor& b, std::string_view
   return cuda::device_cudnn_handle(a.device().index);
 }
 
-// The algorithm choice: cuDNN's heuristics, TF32 only when allowed (autocast.h).
+// The algorithm choice: cuDNN's heuristics, TF32 only when allowed (autocast.h), only
+// deterministic algorithms when asked for (deterministic.h).
 cuda::ConvAlgoOptions algo_options() {
   cuda::ConvAlgoOptions o;
   o.allow_tf32 = allow_tf32();
+  o.deterministic = deterministic_algorithms();
   return o;
 }
 
