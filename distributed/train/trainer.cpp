@@ -56,6 +56,12 @@ void maybe_inject_failure(int rank, int64_t step) {
   throw Error(fmt::format("injected failure (TORUS_TEST_FAIL_AT={}) at step {}", spec, step));
 }
 
+// Whether the model trains on a device, where reading a loss waits for the device.
+bool on_device(const Layer& model) {
+  const std::vector<Tensor> parameters = model.parameters();
+  return !parameters.empty() && !parameters.front().device().is_cpu();
+}
+
 }  // namespace
 
 BatchLoss batch_loss(const Layer& model, const data::Batch& batch, Task task, bool count_correct) {
@@ -118,7 +124,8 @@ Trainer::Trainer(Layer& model, optim::Optimizer& optimizer, const optim::LrSched
       options_(options),
       distributed_(distributed),
       world_(distributed.group != nullptr ? distributed.group->size() : 1),
-      progress_(options.steps, options.task == Task::language_model ? "tokens" : "samples") {
+      progress_(options.steps, options.task == Task::language_model ? "tokens" : "samples"),
+      losses_(/*defer=*/on_device(model)) {
   TORUS_CHECK(options_.steps > 0, "trainer: steps must be positive, got {}", options_.steps);
   TORUS_CHECK(options_.log_every > 0, "trainer: log_every must be positive, got {}", options_.log_every);
   TORUS_CHECK(options_.grad_accumulation > 0, "trainer: grad_accumulation must be positive, got {}",
@@ -211,29 +218,26 @@ double Trainer::train_step_on_shards(const data::Batch& batch, int64_t& samples)
   return sum / static_cast<double>(total_shards);
 }
 
-double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
+Trainer::StepLoss Trainer::train_step(int64_t step, double lr, int64_t& samples) {
   maybe_inject_failure(distributed_.group != nullptr ? distributed_.group->rank() : 0, step);
   optimizer_.set_lr(lr);
   auto next_batch = [&] {
     TORUS_PROFILE_SCOPE("next batch", "data");
     return train_loader_.next();
   };
-  double step_loss = 0;
+  StepLoss loss;
   if (distributed_.exact_sum != nullptr) {
-    step_loss = train_step_on_shards(next_batch(), samples);
+    loss.read = train_step_on_shards(next_batch(), samples);
   } else {
     const double scale = 1.0 / static_cast<double>(options_.grad_accumulation);
+    loss.scale = scale;
     for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {
       const data::Batch batch = next_batch();
       const bool final = micro + 1 == options_.grad_accumulation;
       if (distributed_.data_parallel != nullptr) distributed_.data_parallel->prepare_backward(final);
       if (distributed_.zero != nullptr) distributed_.zero->prepare_backward(final);
       BatchLoss b = batch_loss(model_, batch, options_.task, false);
-      const double value = b.loss.item();
-      if (!std::isfinite(value))
-        throw Error(fmt::format("the loss is {} (lr {:.6g}); lower optimizer.lr or set optimizer.grad_clip_norm",
-                                std::isnan(value) ? "NaN" : "infinite", lr));
-      step_loss += value * scale;
+      loss.micro_losses.push_back(b.loss.detach());  // read later, with other steps' (step_losses.h)
       (options_.grad_accumulation == 1 ? b.loss : b.loss * scale).backward();
       // Throughput counts samples, or tokens for language models (this rank's share).
       samples += options_.task == Task::language_model ? batch.targets.numel() : batch.inputs.size(0);
@@ -254,7 +258,7 @@ double Trainer::train_step(int64_t step, double lr, int64_t& samples) {
   optimizer_.step();
   if (distributed_.zero != nullptr) distributed_.zero->gather_parameters();
   optimizer_.zero_grad();
-  return step_loss;
+  return loss;
 }
 
 void Trainer::set_checkpointing(int64_t every_steps, SaveCheckpoint save) {
@@ -283,27 +287,38 @@ TrainSummary Trainer::run() {
   for (int64_t step = start_step_ + 1; step <= options_.steps; ++step) {
     if (profiling && step == kFirstProfiledStep) profile::start();
     const double lr = schedule_.lr(step - 1);
-    double step_loss = 0;
+    StepLoss loss;
     try {
-      step_loss = train_step(step, lr, samples_since_log);
+      loss = train_step(step, lr, samples_since_log);
     } catch (const std::exception& e) {
       throw Error(fmt::format("step {}: {}", step, e.what()));  // which step, on every path
     }
-    summary.last_loss = step_loss;
+    // Its errors name the step they are about, which may be earlier than this one.
+    if (loss.read) losses_.add_read(step, *loss.read);
+    else losses_.add(step, lr, std::move(loss.micro_losses), loss.scale);
     if (profiling && step == kFirstProfiledStep + kProfiledSteps - 1) {
       profile::stop();
       for (const std::string& line : profile::write_chrome_trace((run_.path() / options_.profile).string())) log(line);
     }
     if (step % options_.log_every == 0 || step == options_.steps) {
-      log_metrics(step, distributed_.exact_sum != nullptr ? step_loss : mean_over_ranks(step_loss), lr, seconds_since(last_log), samples_since_log);
+      const double step_loss = losses_.last();
+      log_metrics(step, distributed_.exact_sum != nullptr ? step_loss : mean_over_ranks(step_loss), lr,
+                  seconds_since(last_log), samples_since_log);
       last_log = Clock::now();
       samples_since_log = 0;
     }
-    if (eval_loader_ != nullptr && options_.eval_every > 0 && step % options_.eval_every == 0 && step != options_.steps)
+    // Nothing is evaluated or saved past a step whose loss is not finite.
+    if (eval_loader_ != nullptr && options_.eval_every > 0 && step % options_.eval_every == 0 && step != options_.steps) {
+      losses_.read();
       evaluate_and_log(step);
+    }
     const bool saved = save_checkpoint_ && checkpoint_every_ > 0 && step % checkpoint_every_ == 0 && step != options_.steps;
-    if (saved) save_checkpoint_(step, train_loader_.position());
+    if (saved) {
+      losses_.read();
+      save_checkpoint_(step, train_loader_.position());
+    }
     if (stop_requested_ && step != options_.steps && stop_requested_()) {
+      summary.last_loss = losses_.last();
       if (save_checkpoint_ && !saved) save_checkpoint_(step, train_loader_.position());
       if (run_.writer()) progress_.finish();
       summary.steps = step;
@@ -312,6 +327,7 @@ TrainSummary Trainer::run() {
       return summary;
     }
   }
+  summary.last_loss = losses_.last();
   if (run_.writer()) progress_.finish();
   if (profiling && options_.steps < kFirstProfiledStep + kProfiledSteps - 1 && profile::enabled()) {
     profile::stop();

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "distributed/comm/process_group.h"
 #include "distributed/parallel/data_parallel.h"
@@ -16,6 +17,7 @@
 #include "distributed/parallel/zero_sharding.h"
 #include "distributed/train/progress.h"
 #include "distributed/train/run_directory.h"
+#include "distributed/train/step_losses.h"
 #include "framework/data/loader.h"
 #include "framework/nn/module.h"
 #include "framework/optim/optimizer.h"
@@ -103,9 +105,17 @@ class Trainer {
   void set_stop_check(std::function<bool()> stop_requested) { stop_requested_ = std::move(stop_requested); }
 
  private:
-  // One optimizer step over grad_accumulation micro-batches; returns its mean loss and
-  // adds the samples (tokens for language models) it trained on to `samples`.
-  double train_step(int64_t step, double lr, int64_t& samples);
+  // A step's loss as train_step leaves it: its micro-batches' losses where they were
+  // computed, to be weighed by `scale`, summed and read later (step_losses.h); or, in
+  // reproducible mode, the value already read and summed over the ranks.
+  struct StepLoss {
+    std::vector<Tensor> micro_losses;
+    double scale = 1;
+    std::optional<double> read;
+  };
+  // One optimizer step over grad_accumulation micro-batches; returns its loss and adds the
+  // samples (tokens for language models) it trained on to `samples`.
+  StepLoss train_step(int64_t step, double lr, int64_t& samples);
   // Reproducible mode's step: one forward and backward per virtual shard of this rank's
   // batch, then the exact sum; returns the mean loss over every shard of every rank.
   double train_step_on_shards(const data::Batch& batch, int64_t& samples);
@@ -129,6 +139,7 @@ class Trainer {
   SaveCheckpoint save_checkpoint_;
   int64_t start_step_ = 0;  // steps done before this run (resumed)
   std::function<bool()> stop_requested_;
+  StepLosses losses_;  // deferred on a device
 };
 
 }  // namespace torus::train

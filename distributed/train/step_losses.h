@@ -1,0 +1,45 @@
+// The training losses of steps not read back yet. Reading a device scalar waits for all the
+// work queued before it: a trainer on a device that read each step's loss at once would
+// stall every step (the host could not queue the next step's kernels while the device still
+// runs this one's). StepLosses keeps each step's micro-batch losses where they are and reads
+// every pending one together, one copy and one wait, when a value is needed: a log line, an
+// evaluation, a checkpoint, a stop, the end. On the host, where reading costs nothing, it
+// reads each step as it is added (defer = false), so a diverging loss ends the run at once.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "framework/tensor/tensor.h"
+
+namespace torus::train {
+
+class StepLosses {
+ public:
+  explicit StepLosses(bool defer) : defer_(defer) {}
+
+  // Step `step`'s loss (its learning rate `lr`, for the message): `micro_losses` (0-dim,
+  // detached, all on one device), each weighted by `scale`, summed in order in f64. Read now
+  // unless deferring.
+  void add(int64_t step, double lr, std::vector<Tensor> micro_losses, double scale);
+  // A step whose loss was read already (reproducible mode's, summed over ranks).
+  void add_read(int64_t step, double loss);
+  // Reads every pending step; throws Error naming the first whose loss is not finite.
+  void read();
+  // The last step's loss, reading pending steps first.
+  double last();
+  int64_t pending_steps() const { return static_cast<int64_t>(pending_.size()); }
+
+ private:
+  struct Pending {
+    int64_t step = 0;
+    double lr = 0;
+    std::vector<Tensor> losses;
+    double scale = 1;
+  };
+  bool defer_;
+  std::vector<Pending> pending_;
+  double last_ = 0;
+};
+
+}  // namespace torus::train
