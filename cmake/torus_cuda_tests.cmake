@@ -23,12 +23,6 @@ foreach(_kernel IN ITEMS reduce_dim cross_entropy bias_gelu embedding dropout)
   gtest_discover_tests(cuda_${_kernel}_test TEST_PREFIX cuda_${_kernel}_test. DISCOVERY_TIMEOUT 60
                        PROPERTIES TIMEOUT 600 LABELS gpu)
 endforeach()
-# Philox4x32-10 of kernels/cuda/philox.h (what dropout.cu runs) against Random123's
-# known-answer vectors, on the host: runs without a GPU.
-add_executable(philox_test philox_test.cpp)
-target_link_libraries(philox_test PRIVATE torus_kernels GTest::gtest_main torus_warnings)
-gtest_discover_tests(philox_test TEST_PREFIX philox_test. DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 60)
-
 # Vendor libraries (gemm.h, cudnn_conv.h, cudnn_pool.h): host-side logic (the row-major to
 # column-major mapping, conv/pool output shapes, algorithm filtering) runs here without a
 # GPU; the cuBLAS and cuDNN comparisons carry the label gpu and skip without a device.

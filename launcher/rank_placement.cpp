@@ -24,7 +24,8 @@ Device choose_rank_device(const std::string& configured, const comm::WorldInfo& 
 }
 
 bool gradients_on_device(config::Backend::Value backend, Device device, int world_size, bool sharded) {
-  if (world_size == 1 && !sharded) return false;  // nothing to reduce
+  // A world of one reduces nothing; ZeRO's buckets on a device still need a device group.
+  if (world_size == 1 && !(sharded && !device.is_cpu())) return false;
   TORUS_CHECK(!(backend == config::Backend::mpi && !device.is_cpu()),
               "distributed.backend mpi: trainer.device {} keeps gradients on the device, which the MPI group cannot "
               "reduce; use auto or nccl",

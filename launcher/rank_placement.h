@@ -32,8 +32,8 @@ Device choose_rank_device(const std::string& configured, const comm::WorldInfo& 
 // Whether a run of `world_size` ranks on `device` moves its gradients in a device (NCCL)
 // group rather than the host (MPI) group; distributed.backend mpi with a device, or nccl
 // on the cpu, is a ValueError naming the field. A world of one has nothing to reduce, so
-// none, unless it is `sharded` (ZeRO): its buckets still go through collectives, over a
-// group of one.
+// none, unless it is `sharded` (ZeRO) on a device: its buckets still go through collectives,
+// over a group of one.
 bool gradients_on_device(config::Backend::Value backend, Device device, int world_size, bool sharded = false);
 
 }  // namespace torus::cli

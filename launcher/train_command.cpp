@@ -214,12 +214,14 @@ void train_run(const config::ExperimentConfig& config, RunSetup& setup, comm::Pr
 void train_in_world(const config::ExperimentConfig& config, comm::ProcessGroup& group,
                     const comm::ProcessGroupOptions& options, const StopSignals& signals) {
   // Refused before anything loads: a backend that cannot carry this device's gradients.
-  // Reproducible mode sums gradients on the host group; only ZeRO's buckets need a device one then.
+  // Reproducible mode sums gradients through the host group, so without ZeRO's buckets it
+  // needs no device group (and takes MPI with a device); NCCL on the cpu is refused still.
   const auto& d = config.distributed();
+  const Device device = Device::parse(config.trainer().device());
+  const bool host_sums = d.reproducible() && d.zero_stage() == 0;
   const bool device_gradients =
-      (d.zero_stage() > 0 || !d.reproducible()) &&
-      gradients_on_device(d.backend(), Device::parse(config.trainer().device()), group.size(),
-                          /*sharded=*/d.zero_stage() > 0);
+      host_sums ? (device.is_cpu() && gradients_on_device(d.backend(), device, group.size()))
+                : gradients_on_device(d.backend(), device, group.size(), /*sharded=*/d.zero_stage() > 0);
   RunSetup setup = make_run_setup(config, /*for_training=*/true, group.world());
   // Made before the trainer and DataParallel, so it outlives every op they issue.
   std::unique_ptr<comm::ProcessGroup> device_group;

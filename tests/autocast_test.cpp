@@ -1,9 +1,12 @@
 // bf16 autocast of matrix products (framework/ops/autocast.h) on the cpu: inside the guard,
 // matmul and linear give exactly the f32 products of their operands rounded to bf16, and so
 // do their backwards, even when backward() runs after the guard is gone; outside it, and for
-// other dtypes, nothing changes.
+// other dtypes, nothing changes. causal_attention under bf16 keeps every buffer in bf16
+// (the device kernels' bf16 path, emulated), close to f32, except with dropout.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -89,6 +92,58 @@ TEST(Autocast, OutsideTheGuardAndForOtherDtypesProductsAreUnchanged) {
   const Tensor out64 = matmul(a64, b64);
   ASSERT_EQ(out64.dtype(), DType::f64);
   EXPECT_FALSE(any_differs(plain64, out64)) << "f64 products changed under bf16 autocast";
+}
+
+// The largest |a - b| over the largest |b|.
+double relative_gap(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double gap = 0, scale = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    gap = std::max(gap, std::abs(x[i] - y[i]));
+    scale = std::max(scale, std::abs(y[i]));
+  }
+  return gap / scale;
+}
+
+TEST(Autocast, AttentionRunsInBf16StorageAndStaysCloseToF32) {
+  Generator gen(5);
+  const Tensor qkv = Tensor::randn({2, 7, 24}, gen).set_requires_grad();  // 2 heads of 4
+  const Tensor reference_qkv = qkv.detach().set_requires_grad();
+  const Tensor projection = Tensor::randn({2, 7, 8}, gen);
+  Tensor out;
+  {
+    AutocastGuard bf16(DType::bf16);
+    out = causal_attention(qkv, 2, 0.0, true, nullptr);
+  }
+  out.backward(projection);
+  const Tensor reference = causal_attention(reference_qkv, 2, 0.0, true, nullptr);
+  reference.backward(projection);
+  // Every value as a bf16 buffer holds it, forward and backward.
+  expect_equal(rounded(out), out.detach(), "output is bf16-representable");
+  expect_equal(rounded(qkv.grad()), qkv.grad(), "gradient is bf16-representable");
+  EXPECT_TRUE(any_differs(reference, out)) << "bf16 changed nothing";
+  EXPECT_LT(relative_gap(out, reference), 3e-2);
+  EXPECT_LT(relative_gap(qkv.grad(), reference_qkv.grad()), 5e-2);
+  // The causal mask holds: position 0's output depends on position 0 alone.
+  const Tensor first = causal_attention(qkv.detach().narrow(1, 0, 1).contiguous(), 2, 0.0, false, nullptr);
+  {
+    AutocastGuard bf16(DType::bf16);
+    expect_equal(causal_attention(qkv.detach().narrow(1, 0, 1).contiguous(), 2, 0.0, false, nullptr),
+                 out.detach().narrow(1, 0, 1).contiguous(), "position 0 sees only itself");
+  }
+  EXPECT_LT(relative_gap(out.detach().narrow(1, 0, 1), first), 1e-2);
+}
+
+TEST(Autocast, AttentionWithDropoutStaysF32) {
+  Generator gen(6);
+  const Tensor qkv = Tensor::randn({1, 5, 12}, gen);
+  Generator a(9), b(9);
+  Tensor under;
+  {
+    AutocastGuard bf16(DType::bf16);
+    under = causal_attention(qkv, 1, 0.25, true, &a);
+  }
+  expect_equal(causal_attention(qkv, 1, 0.25, true, &b), under, "dropout: the f32 path");
 }
 
 TEST(Autocast, GuardsNestAndRestoreAndRefuseOtherDtypesByName) {

@@ -15,7 +15,7 @@
 #include "kernels/common/half.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/causal_softmax.h"
-#include "kernels/cuda/philox.h"
+#include "kernels/common/philox.h"
 
 namespace torus::cuda {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "cuda_test_support.h"
 #include "kernels/cuda/dropout.h"
-#include "kernels/cuda/philox.h"
+#include "kernels/common/philox.h"
 
 namespace torus::cuda {
 namespace {

@@ -116,9 +116,11 @@ class CudaTrainParity : public ::testing::Test {
   }
 
   // Both runs, then the comparison; `lr`: the optimizer section's learning rate; `loosen`
-  // multiplies the loss tolerances, `loosen_weights` the weight tolerance.
+  // multiplies the loss tolerances, `loosen_weights` the weight tolerance; `key_bias_fraction`
+  // bounds the key biases (see expect_weights_near).
   void expect_same_training(const std::string& sections, double lr, const std::string& trainer_extra = "",
-                            double loosen = 1, double loosen_weights = 1) {
+                            double loosen = 1, double loosen_weights = 1,
+                            double key_bias_fraction = kKeyBiasFraction) {
     const fs::path cpu = train(sections, "cpu", trainer_extra);
     const fs::path gpu = train(sections, kGpu.str(), trainer_extra);
     if (HasFailure()) return;
@@ -141,12 +143,13 @@ class CudaTrainParity : public ::testing::Test {
     }
     // Two runs that agree because neither trained would prove little.
     EXPECT_LT(cpu_losses.back(), 0.9 * cpu_losses.front()) << "the cpu run's loss should fall";
-    expect_weights_near(cpu, gpu, lr, loosen_weights);
+    expect_weights_near(cpu, gpu, lr, loosen_weights, key_bias_fraction);
   }
 
   // Each tensor of final.safetensors within kWeightTolerance of the cpu run's largest
-  // magnitude in it; the key biases within kKeyBiasFraction * steps * lr of zero in both.
-  static void expect_weights_near(const fs::path& cpu, const fs::path& gpu, double lr, double loosen) {
+  // magnitude in it; the key biases within key_bias_fraction * steps * lr of zero in both.
+  static void expect_weights_near(const fs::path& cpu, const fs::path& gpu, double lr, double loosen,
+                                  double key_bias_fraction) {
     const auto want = io::load_safetensors((cpu / "final.safetensors").string());
     const auto got = io::load_safetensors((gpu / "final.safetensors").string());
     ASSERT_EQ(got.tensors.size(), want.tensors.size());
@@ -170,7 +173,7 @@ class CudaTrainParity : public ::testing::Test {
       }
       EXPECT_LE(worst, loosen * kWeightTolerance * scale) << name << ": largest difference, cuda:0 against cpu";
       if (has_key_bias) {
-        EXPECT_LE(key_bias, kKeyBiasFraction * kSteps * lr) << name << ": the key bias should hold rounding noise only";
+        EXPECT_LE(key_bias, key_bias_fraction * kSteps * lr) << name << ": the key bias should hold rounding noise only";
       }
     }
   }
@@ -196,19 +199,22 @@ TEST_F(CudaTrainParity, GptAdamW) {
   expect_same_training(small_gpt_sections(text, kLr), kLr);
 }
 
-// trainer.precision bf16: the device's bf16 GEMMs against the cpu's emulation of them. The
-// products of rounded operands are exact on both sides, but an operand that differs in its
-// last f32 bits may round to a neighbouring bf16 value (2^-8 relative), so the runs drift
-// apart faster than in f32. Measured on the cpu, the emulation at 1 against 2 threads (other
-// summation orders): losses within 9e-6 relative (f32: 1e-7), weights within 8e-4 of their
-// tensor's largest magnitude (f32: 6e-7); the key bias stays noise (9e-6: attention's own
-// products are f32 under autocast). Bounds: the losses' 10x (5e-3 late), the weights' 5x
-// (5e-3: 6x the measured drift, half of what a wrong gradient does).
+// trainer.precision bf16: the device's bf16 GEMMs and bf16 attention against the cpu's
+// emulation of them. The products of rounded operands are exact on both sides, but a value
+// that differs in its last f32 bits may round to a neighbouring bf16 value (2^-8 relative),
+// so the runs drift apart faster than in f32. Measured on the cpu, the emulation at 1 against
+// 2 threads (other summation orders): losses within 2e-5 relative (f32: 1e-7), weights within
+// 1.6e-3 of their tensor's largest magnitude (f32: 6e-7). The key bias is no longer noise-free:
+// the bf16 scores break softmax's invariance to it, and Adam turns its small gradients into
+// lr-sized steps (measured: 0.012 after 20 steps of lr 1e-3), so it is bounded by steps * lr
+// alone, the most Adam can move it. Bounds: the losses' 10x (5e-3 late), the weights' 5x
+// (5e-3: 3x the measured drift, half of what a wrong gradient does). Not yet calibrated on
+// a GPU, whose exp and rsqrt intrinsics flip more roundings than a change of thread count.
 TEST_F(CudaTrainParity, GptAdamWBf16) {
   constexpr double kLr = 1e-3;
   const fs::path text = dir_ / "text.txt";
   std::ofstream(text, std::ios::binary) << generated_text();
-  expect_same_training(small_gpt_sections(text, kLr), kLr, "  precision: bf16\n", 10, 5);
+  expect_same_training(small_gpt_sections(text, kLr), kLr, "  precision: bf16\n", 10, 5, /*key_bias_fraction=*/1.0);
 }
 
 TEST_F(CudaTrainParity, MlpAdamW) {

@@ -1,5 +1,6 @@
 // Host-side arithmetic of the CUDA backend, without a GPU: launch configurations
-// (kernels/cuda/launch_config.h) and broadcast / reduction layouts (kernels/cuda/broadcast.h).
+// (kernels/cuda/launch_config.h), broadcast / reduction layouts (kernels/cuda/broadcast.h)
+// and the chunking of long column sums (kernels/cuda/reduce_dim.h).
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -7,6 +8,8 @@
 #include "kernels/common/error.h"
 #include "kernels/cuda/broadcast.h"
 #include "kernels/cuda/launch_config.h"
+#include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda/reduce_dim.h"
 
 namespace torus::cuda {
 namespace {
@@ -182,6 +185,30 @@ TEST(Broadcast, ReductionLayoutPartitionsTheOutput) {
     }
     for (int v : visits) EXPECT_EQ(v, 1) << "operand " << operand;
     EXPECT_EQ(r.outputs, operand == 0 ? 12 : 10);
+  }
+}
+
+TEST(ReduceDimChunks, OnlyFewOutputsOverALongNonLastDimAreSplit) {
+  // A bias gradient over 8192 rows: 128 chunks of 64 rows, a partial per (chunk, feature).
+  EXPECT_EQ(reduce_dim_chunks(1, 8192, 768), 128);
+  EXPECT_EQ(reduce_dim_workspace(1, 8192, 768), 128 * 768);
+  EXPECT_EQ(reduce_dim_chunks(1, 65, 2), 2);
+  // One chunk's worth of rows, the last dim (the row kernels), enough outputs, no outputs.
+  EXPECT_EQ(reduce_dim_chunks(1, 64, 768), 1);
+  EXPECT_EQ(reduce_dim_workspace(1, 64, 768), 0);
+  EXPECT_EQ(reduce_dim_chunks(4, 1000000, 1), 1);
+  EXPECT_EQ(reduce_dim_chunks(1, 1 << 20, 1 << 20), 1);
+  EXPECT_EQ(reduce_dim_chunks(0, 100, 4), 1);
+  EXPECT_EQ(reduce_dim_chunks(1, 0, 4), 1);
+  // Capped: a very long dim over two outputs.
+  EXPECT_EQ(reduce_dim_chunks(1, int64_t{1} << 30, 2), kReduceDimMaxChunks);
+  // LayerNorm's parameter sums: two partials (weight, bias) per (chunk, column).
+  EXPECT_EQ(layer_norm_backward_workspace(8192, 768), 2 * 128 * 768);
+  EXPECT_EQ(layer_norm_backward_workspace(64, 768), 0);
+  // Every chunk starts inside the dim, so each partial sums real elements.
+  for (int64_t size : {65, 100, 1000, 4097, 8192, 100000}) {
+    const int64_t chunks = reduce_dim_chunks(1, size, 3);
+    EXPECT_LT((chunks - 1) * ceil_div(size, chunks), size) << size;
   }
 }
 

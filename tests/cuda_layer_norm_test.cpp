@@ -1,6 +1,10 @@
 // GPU: LayerNorm forward and backward (kernels/cuda/layer_norm.h) against a CPU reference
-// in double: output, saved mean and rstd, and the gradients of x, weight and bias.
+// in double: output, saved mean and rstd, and the gradients of x, weight and bias; the
+// parameter gradients of many rows also in two stages (with the workspace), the same bits
+// on every run.
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "cuda_test_support.h"
@@ -16,7 +20,10 @@ using testing::random_vector;
 
 class LayerNormTest : public CudaTest {
  protected:
-  void check(int64_t rows, int64_t cols, float offset = 0.0f) {
+  // `chunked`: with the workspace layer_norm_backward_workspace asks for. Returns the
+  // parameter gradients (weight, bias).
+  std::pair<std::vector<float>, std::vector<float>> check(int64_t rows, int64_t cols, float offset = 0.0f,
+                                                          bool chunked = false) {
     const float eps = 1e-5f;
     std::vector<float> x = random_vector(static_cast<size_t>(rows * cols), 31);
     for (float& v : x) v += offset;  // a large common offset: the two-pass variance must cope
@@ -26,8 +33,10 @@ class LayerNormTest : public CudaTest {
     DeviceBuffer dx(x), dw(w), db(b), dy(x.size()), dmean(static_cast<size_t>(rows)), drstd(static_cast<size_t>(rows));
     DeviceBuffer dg(g), dgx(x.size()), dgw(w.size()), dgb(b.size());
     layer_norm_forward(dx.get(), dw.get(), db.get(), dy.get(), dmean.get(), drstd.get(), rows, cols, eps, stream_);
+    const int64_t workspace_floats = chunked ? layer_norm_backward_workspace(rows, cols) : 0;
+    DeviceBuffer workspace(static_cast<size_t>(std::max<int64_t>(workspace_floats, 1)));
     layer_norm_backward(dx.get(), dw.get(), dmean.get(), drstd.get(), dg.get(), dgx.get(), dgw.get(), dgb.get(),
-                        rows, cols, stream_);
+                        rows, cols, stream_, workspace_floats > 0 ? workspace.get() : nullptr);
     sync();
 
     std::vector<double> want_y(x.size()), want_mean(static_cast<size_t>(rows)), want_rstd(static_cast<size_t>(rows));
@@ -67,8 +76,10 @@ class LayerNormTest : public CudaTest {
     expect_close(drstd.download(), want_rstd, 1e-5, 1e-4, what + " rstd");
     expect_close(dgx.download(), want_gx, 1e-4 * slack, 1e-3, what + " grad_x");
     const double rows_d = static_cast<double>(rows);
-    expect_close(dgw.download(), want_gw, 1e-5 * rows_d * slack, 1e-4, what + " grad_weight");
-    expect_close(dgb.download(), want_gb, 1e-5 * rows_d, 1e-4, what + " grad_bias");
+    const std::vector<float> gw = dgw.download(), gb = dgb.download();
+    expect_close(gw, want_gw, 1e-5 * rows_d * slack, 1e-4, what + " grad_weight");
+    expect_close(gb, want_gb, 1e-5 * rows_d, 1e-4, what + " grad_bias");
+    return {gw, gb};
   }
 };
 
@@ -84,6 +95,14 @@ TEST_F(LayerNormTest, BlockPerRow) {
 }
 
 TEST_F(LayerNormTest, LargeOffsetKeepsTheVariance) { check(32, 256, 1000.0f); }
+
+TEST_F(LayerNormTest, ManyRowsSumTheParameterGradientsInTwoStagesTheSameEveryRun) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{8192, 768}, {1000, 5}, {65, 1025}}) {
+    ASSERT_GT(layer_norm_backward_workspace(rows, cols), 0) << rows;
+    const auto first = check(rows, cols, 0.0f, /*chunked=*/true);
+    EXPECT_EQ(check(rows, cols, 0.0f, /*chunked=*/true), first) << "a second run, the same bits";
+  }
+}
 
 }  // namespace
 }  // namespace torus::cuda

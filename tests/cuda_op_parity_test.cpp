@@ -4,11 +4,13 @@
 // column. Label gpu: skips, saying why, where no device is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "framework/ops/autocast.h"
+#include "framework/ops/device_checks.h"
 #include "framework/ops/ops.h"
 #include "framework/tensor/random.h"
 #include "support/device_test.h"
@@ -80,7 +82,9 @@ class CudaAutocastParity : public CudaOpParity {};
 std::vector<OpSample> matrix_product_samples() {
   std::vector<OpSample> out;
   for (const OpSample& sample : op_samples())
-    if (sample.name.rfind("matmul/", 0) == 0 || sample.name.rfind("linear/", 0) == 0) out.push_back(sample);
+    if (sample.name.rfind("matmul/", 0) == 0 || sample.name.rfind("linear/", 0) == 0 ||
+        sample.name.rfind("linear_gelu/", 0) == 0)
+      out.push_back(sample);
   return out;
 }
 
@@ -121,6 +125,73 @@ TEST_F(CudaAttention, DropoutMatchesTheCpuComposition) {
   cpu_y.backward(projection);
   gpu_y.backward(projection.to(kGpu));
   expect_close_to_cpu(cpu_qkv.grad(), gpu_qkv.grad(), 1e-4, "attention with dropout, gradient of qkv");
+}
+
+// Under bf16 autocast the device's bf16 attention kernels against the cpu's emulation of
+// them (attention.cpp): f32 sums in other orders, and the bf16 roundings those flip (a step
+// of 2^-8 relative at a few elements, which the later products carry). Compared against
+// each tensor's largest magnitude: near-zero gradients are cancellations of such steps.
+void expect_within_scale(const Tensor& cpu, const Tensor& gpu, double tolerance, const std::string& what) {
+  ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
+  EXPECT_EQ(gpu.dtype(), DType::f32) << what;
+  const std::vector<double> a = cpu.to_vector<double>(), b = gpu.to_vector<double>();
+  double scale = 0, worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    scale = std::max(scale, std::abs(a[i]));
+    worst = std::max(worst, std::abs(a[i] - b[i]));
+  }
+  EXPECT_LE(worst, tolerance * scale) << what;
+}
+
+TEST_F(CudaAttention, Bf16MatchesTheCpuEmulation) {
+  Generator inputs(32);
+  const Tensor cpu_qkv = Tensor::randn({2, 33, 96}, inputs).set_requires_grad();  // 4 heads of 8, T not a power of 2
+  const Tensor gpu_qkv = cpu_qkv.detach().to(kGpu).set_requires_grad();
+  Tensor cpu_y, gpu_y;
+  {
+    AutocastGuard bf16(DType::bf16);
+    cpu_y = causal_attention(cpu_qkv, 4, 0.0, true, nullptr);
+    gpu_y = causal_attention(gpu_qkv, 4, 0.0, true, nullptr);
+  }
+  expect_within_scale(cpu_y, gpu_y, 1e-2, "bf16 attention, forward");
+  const Tensor projection = Tensor::randn(cpu_y.shape(), inputs);
+  cpu_y.backward(projection);
+  gpu_y.backward(projection.to(kGpu));
+  expect_within_scale(cpu_qkv.grad(), gpu_qkv.grad(), 2e-2, "bf16 attention, gradient of qkv");
+}
+
+// An index out of range on a device: at once outside a DeferredDeviceChecks scope, at its
+// verify() inside one, with the cpu's message either way (framework/ops/device_checks.h).
+using CudaDeviceChecks = test::DeviceTest;
+TEST_F(CudaDeviceChecks, ABadIndexThrowsTheCpusErrorAtOnceOrAtVerify) {
+  Generator gen(12);
+  const Tensor weight = Tensor::randn({5, 3}, gen);
+  const Tensor index = Tensor::from_data<int64_t>({1, 7, 2}, {3});
+  std::string cpu_error;
+  try {
+    (void)embedding(index, weight);
+  } catch (const ValueError& e) {
+    cpu_error = e.what();
+  }
+  ASSERT_FALSE(cpu_error.empty());
+  try {
+    (void)embedding(index.to(kGpu), weight.to(kGpu));
+    ADD_FAILURE() << "no error outside a scope";
+  } catch (const ValueError& e) {
+    EXPECT_EQ(std::string(e.what()), cpu_error);
+  }
+  DeferredDeviceChecks scope;
+  const Tensor rows = embedding(index.to(kGpu), weight.to(kGpu));  // no wait, no throw
+  EXPECT_EQ(scope.pending(), 1);
+  try {
+    scope.verify();
+    ADD_FAILURE() << "verify found nothing wrong";
+  } catch (const ValueError& e) {
+    EXPECT_EQ(std::string(e.what()), cpu_error);
+  }
+  // The kernel wrote zeros where the index was bad.
+  const std::vector<double> bad_row = rows.narrow(0, 1, 1).to(Device::cpu()).to_vector<double>();
+  for (double v : bad_row) EXPECT_EQ(v, 0.0);
 }
 
 // With TF32 allowed, f32 products on the device keep TF32's accuracy (10-bit mantissas,

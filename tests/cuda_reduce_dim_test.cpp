@@ -1,6 +1,8 @@
 // GPU: sum / mean / max over one dim (kernels/cuda/reduce_dim.h) of (O, S, I) against a CPU
 // reference in double, forward and backward; the max's index is the first max (and the
-// first NaN wins), as cpu::max_middle.
+// first NaN wins), as cpu::max_middle. Sum and mean over a long non-last dim in two stages
+// (with the workspace): the reference's values, and the same bits on every run.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -21,13 +23,18 @@ using testing::random_vector;
 class ReduceDimTest : public CudaTest {
  protected:
   // `x` defaults to random values; tests of ties pass their own.
-  void check(int64_t outer, int64_t size, int64_t inner, ReduceDimOp op, std::vector<float> x = {}) {
+  // `chunked`: with the workspace reduce_dim_workspace asks for (two stages where it splits).
+  std::vector<float> check(int64_t outer, int64_t size, int64_t inner, ReduceDimOp op, std::vector<float> x = {},
+                           bool chunked = false) {
     const size_t n = static_cast<size_t>(outer * size * inner), outputs = static_cast<size_t>(outer * inner);
     if (x.empty()) x = random_vector(n, 41);
     const std::vector<float> g = random_vector(outputs, 42);
     DeviceBuffer dx(x), dout(outputs), dg(g), dgx(n);
     DeviceArray<int64_t> indices(outputs);
-    reduce_dim_forward(dx.get(), dout.get(), indices.get(), outer, size, inner, op, stream_);
+    const int64_t workspace_floats = chunked ? reduce_dim_workspace(outer, size, inner) : 0;
+    DeviceBuffer workspace(static_cast<size_t>(std::max<int64_t>(workspace_floats, 1)));
+    reduce_dim_forward(dx.get(), dout.get(), indices.get(), outer, size, inner, op, stream_,
+                       workspace_floats > 0 ? workspace.get() : nullptr);
     reduce_dim_backward(dg.get(), indices.get(), dgx.get(), outer, size, inner, op, stream_);
     sync();
 
@@ -62,11 +69,13 @@ class ReduceDimTest : public CudaTest {
     const std::string what = std::string(op == ReduceDimOp::sum ? "sum" : op == ReduceDimOp::mean ? "mean" : "max") +
                              " (" + std::to_string(outer) + ", " + std::to_string(size) + ", " +
                              std::to_string(inner) + ")";
-    expect_close(dout.download(), want, 1e-4 + 1e-6 * static_cast<double>(size), 1e-5, what);
+    const std::vector<float> got = dout.download();
+    expect_close(got, want, 1e-4 + 1e-6 * static_cast<double>(size), 1e-5, what);
     expect_close(dgx.download(), want_gx, 1e-6, 1e-6, what + " backward");
     if (op == ReduceDimOp::max) {
       EXPECT_EQ(indices.download(), want_index) << what << " indices";
     }
+    return got;
   }
 };
 
@@ -92,6 +101,20 @@ TEST_F(ReduceDimTest, MiddleAndFirstDim) {
     check(5, 7, 3, op);
     check(1, 300, 129, op);  // the first dim of a (300, 129)
     check(4, 2000, 17, op);
+  }
+}
+
+TEST_F(ReduceDimTest, FewOutputsOverALongDimSumInTwoStagesTheSameEveryRun) {
+  struct Shape3 {
+    int64_t outer, size, inner;
+  };
+  // A bias gradient (rows, features), a middle dim, a split of 2 chunks with a short last one.
+  for (const Shape3 s : {Shape3{1, 8192, 768}, Shape3{3, 1000, 5}, Shape3{1, 65, 2}}) {
+    ASSERT_GT(reduce_dim_chunks(s.outer, s.size, s.inner), 1) << s.size;
+    for (ReduceDimOp op : {ReduceDimOp::sum, ReduceDimOp::mean}) {
+      const std::vector<float> first = check(s.outer, s.size, s.inner, op, {}, /*chunked=*/true);
+      EXPECT_EQ(check(s.outer, s.size, s.inner, op, {}, /*chunked=*/true), first) << "a second run, the same bits";
+    }
   }
 }
 

@@ -1,13 +1,16 @@
-// Philox4x32-10 (kernels/cuda/philox.h, the function dropout.cu runs on the GPU) against
-// the published Random123 known-answer vectors (kat_vectors, philox4x32 10 rounds), on the
-// host: no GPU needed. Also pins the (seed, block) mapping shared with the CPU generator.
+// Philox4x32-10 (kernels/common/philox.h: the function the cpu's Generator and dropout.cu
+// on the GPU run) against the published Random123 known-answer vectors (kat_vectors,
+// philox4x32 10 rounds), on the host. Also pins the (seed, block) mapping: Generator::philox
+// is philox_block.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 
-#include "kernels/cuda/philox.h"
+#include "framework/tensor/random.h"
+#include "kernels/common/philox.h"
 
-namespace torus::cuda {
+namespace torus {
 namespace {
 
 void expect_words(const PhiloxWords& got, uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3) {
@@ -37,7 +40,11 @@ TEST(PhiloxTest, BlockMapping) {
   const uint64_t seed = 0x299f31d0a4093822ull, block = 0x85a308d3243f6a88ull;
   const PhiloxWords direct = philox4x32_10(PhiloxWords{{0x243f6a88u, 0x85a308d3u, 0, 0}}, 0xa4093822u, 0x299f31d0u);
   const PhiloxWords mapped = philox_block(seed, block);
-  for (int j = 0; j < 4; ++j) EXPECT_EQ(mapped.w[j], direct.w[j]);
+  const std::array<uint32_t, 4> cpu = Generator::philox(seed, block);
+  for (int j = 0; j < 4; ++j) {
+    EXPECT_EQ(mapped.w[j], direct.w[j]);
+    EXPECT_EQ(cpu[static_cast<size_t>(j)], direct.w[j]);
+  }
   expect_words(philox_block(0, 0), 0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u);
 }
 
@@ -48,4 +55,4 @@ TEST(PhiloxTest, UnitFloatRange) {
 }
 
 }  // namespace
-}  // namespace torus::cuda
+}  // namespace torus

@@ -81,6 +81,7 @@ TEST(GradientGroup, ZeroOnADeviceShardsThroughADeviceGroupEvenInAWorldOfOne) {
   EXPECT_TRUE(gradients_on_device(config::Backend::auto_, Device::cuda(0), 1, /*sharded=*/true));
   EXPECT_TRUE(gradients_on_device(config::Backend::nccl, Device::cuda(0), 4, /*sharded=*/true));
   EXPECT_FALSE(gradients_on_device(config::Backend::auto_, Device::cpu(), 1, /*sharded=*/true));
+  EXPECT_FALSE(gradients_on_device(config::Backend::nccl, Device::cpu(), 1, /*sharded=*/true));  // as before: one rank
   const std::string mpi =
       test::error_of([] { gradients_on_device(config::Backend::mpi, Device::cuda(0), 1, /*sharded=*/true); });
   EXPECT_TRUE(contains(mpi, "distributed.backend mpi: trainer.device cuda:0 keeps gradients on the device")) << mpi;

@@ -1,12 +1,14 @@
 // StepLosses (distributed/train/step_losses.h): deferred losses are read together and give
 // the values an immediate read gives; a non-finite loss is reported with its own step and
-// learning rate, whichever later step reads it; on the host nothing waits.
+// learning rate, whichever later step reads it; a failed device check names the steps being
+// read; on the host nothing waits.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "distributed/train/step_losses.h"
+#include "framework/ops/device_checks.h"
 #include "support/error_message.h"
 
 namespace torus::train {
@@ -41,6 +43,19 @@ TEST(StepLosses, ANonFiniteLossNamesItsOwnStepWhenALaterStepReadsIt) {
   EXPECT_NE(what.find("step 11: the loss is NaN (lr 0.25); lower optimizer.lr or set optimizer.grad_clip_norm"),
             std::string::npos)
       << what;
+}
+
+TEST(StepLosses, AFailedDeviceCheckIsReportedWithTheStepsBeingRead) {
+  StepLosses losses(/*defer=*/true);
+  DeferredDeviceChecks checks;
+  losses.add(3, 0.5, {loss_of(1.0F)}, 1.0);
+  check_device_status(Tensor::from_data<int64_t>({4}, {1}), [](const std::vector<int64_t>& status) {
+    TORUS_CHECK(status[0] < 0, "embedding: index {} (at position 0) is out of range", status[0]);
+  });
+  losses.add(4, 0.5, {loss_of(std::numeric_limits<float>::quiet_NaN())}, 1.0);  // what a bad index would give
+  const std::string what = test::error_of<Error>([&] { losses.read(); });
+  EXPECT_NE(what.find("steps 3-4: embedding: index 4 (at position 0) is out of range"), std::string::npos) << what;
+  EXPECT_EQ(checks.pending(), 0);
 }
 
 TEST(StepLosses, OnTheHostADivergingLossStopsAtItsStep) {

@@ -47,9 +47,10 @@ class CrashPoints {
 std::string field_of(const std::string& state_name) { return state_name.substr(state_name.find('.') + 1); }
 
 // Elements [start, start + count) of the flattened `t`, as a 1-D host tensor (a model
-// trained on a device is written from a host copy).
+// trained on a device is written from a host copy of the slice alone: a ZeRO shard on a
+// device gives many pieces, and each would otherwise copy the whole shard).
 Tensor slice(const Tensor& t, int64_t start, int64_t count) {
-  return t.detach().to(Device::cpu()).contiguous().reshape({-1}).narrow(0, start, count);
+  return t.detach().contiguous().reshape({-1}).narrow(0, start, count).to(Device::cpu());
 }
 
 // This rank's share of every logical tensor, keyed "<tensor>@<start>". ZeRO: the pieces

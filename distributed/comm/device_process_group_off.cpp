@@ -11,8 +11,9 @@ bool built_with_device_process_group() { return false; }
 std::unique_ptr<ProcessGroup> make_device_process_group(ProcessGroup& host, Device device,
                                                         const ProcessGroupOptions&) {
   throw Error(fmt::format(
-      "rank {} of {}: data parallelism on {} needs the NCCL process group, and this build has none (TORUS_WITH_NCCL "
-      "is OFF: configure with CUDA, NCCL and -DTORUS_WITH_NCCL=ON); train on cpu or on one rank",
+      "rank {} of {}: data parallelism and ZeRO on {} need the NCCL process group, and this build has none "
+      "(TORUS_WITH_NCCL is OFF: configure with CUDA, NCCL and -DTORUS_WITH_NCCL=ON); train on cpu, or on one rank "
+      "without ZeRO",
       host.rank(), host.size(), device.str()));
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/ops/device_checks.h"
 #include "framework/ops/ops.h"
 
 namespace torus::train {
@@ -23,6 +24,14 @@ void StepLosses::add_read(int64_t step, double loss) {
 }
 
 void StepLosses::read() {
+  try {
+    DeferredDeviceChecks::verify_pending();
+  } catch (const std::exception& e) {
+    if (pending_.empty()) throw;
+    const int64_t first = pending_.front().step, last = pending_.back().step;
+    throw Error(first == last ? fmt::format("step {}: {}", first, e.what())
+                              : fmt::format("steps {}-{}: {}", first, last, e.what()));
+  }
   if (pending_.empty()) return;
   NoGradGuard no_grad;
   std::vector<Tensor> all;

@@ -3,7 +3,9 @@
 // stall every step (the host could not queue the next step's kernels while the device still
 // runs this one's). StepLosses keeps each step's micro-batch losses where they are and reads
 // every pending one together, one copy and one wait, when a value is needed: a log line, an
-// evaluation, a checkpoint, a stop, the end. On the host, where reading costs nothing, it
+// evaluation, a checkpoint, a stop, the end. The ops' own checks of device data (an index
+// out of range, an invalid target: framework/ops/device_checks.h) are deferred to the same
+// reads, and their errors name the steps read. On the host, where reading costs nothing, it
 // reads each step as it is added (defer = false), so a diverging loss ends the run at once.
 #pragma once
 
@@ -24,8 +26,10 @@ class StepLosses {
   void add(int64_t step, double lr, std::vector<Tensor> micro_losses, double scale);
   // A step whose loss was read already (reproducible mode's, summed over ranks).
   void add_read(int64_t step, double loss);
-  // Reads every pending step; throws Error naming the first whose loss is not finite.
+  // Runs the pending device checks, then reads every pending step; throws Error naming the
+  // steps of a failed check, or the first step whose loss is not finite.
   void read();
+  bool deferred() const { return defer_; }
   // The last step's loss, reading pending steps first.
   double last();
   int64_t pending_steps() const { return static_cast<int64_t>(pending_.size()); }

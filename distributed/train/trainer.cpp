@@ -15,6 +15,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/io/safetensors.h"
 #include "framework/ops/autocast.h"
+#include "framework/ops/device_checks.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/clip_grad.h"
 #include "framework/profile/profiler.h"
@@ -172,6 +173,7 @@ void Trainer::log_metrics(int64_t step, double loss, double lr, double seconds_s
 EvalResult Trainer::evaluate_and_log(int64_t step) {
   model_.eval();
   const EvalResult result = evaluate(model_, *eval_loader_, options_.task, options_.eval_batches, distributed_.group);
+  DeferredDeviceChecks::verify_pending();  // the evaluation's own checks of its data, before its result
   model_.train();
   MetricsRecord record;
   record.step = step;
@@ -279,6 +281,9 @@ TrainSummary Trainer::run() {
   if (options_.save_initial && start_step_ == 0) save_weights("initial.safetensors", 0);
   model_.train();
   const AutocastGuard precision(options_.autocast);  // this thread's products, for the whole run
+  // On a device the ops' data checks wait for the losses' reads (step_losses.h).
+  std::optional<DeferredDeviceChecks> device_checks;
+  if (losses_.deferred()) device_checks.emplace();
 
   TrainSummary summary;
   const auto start = Clock::now();

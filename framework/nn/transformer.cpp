@@ -15,7 +15,9 @@ TransformerMlp::TransformerMlp(const AttentionOptions& options, Generator& gen,
 }
 
 Tensor TransformerMlp::forward(const Tensor& x) const {
-  return (*dropout_)((*c_proj_)((*gelu_)((*c_fc_)(x))));
+  // c_fc and its GELU as one op (on a device, the bias and GELU fused after the GEMM).
+  const Tensor h = linear_gelu(x, c_fc_->weight(), c_fc_->bias(), gelu_->approximate());
+  return (*dropout_)((*c_proj_)(h));
 }
 
 TransformerBlock::TransformerBlock(const AttentionOptions& options, Generator& gen,

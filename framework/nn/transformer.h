@@ -1,6 +1,7 @@
 // The pre-LayerNorm transformer block of GPT-2:
 //   x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
-// with mlp = c_proj(gelu(c_fc(x))) (C -> 4C -> C, exact erf GELU) followed by dropout.
+// with mlp = c_proj(gelu(c_fc(x))) (C -> 4C -> C, exact erf GELU) followed by dropout;
+// c_fc and the GELU run as one op (linear_gelu: fused on a device, the same two ops on the cpu).
 // Children: ln_1, attn (CausalSelfAttention), ln_2, mlp.{c_fc, c_proj}.
 //
 // B batch, T positions, C d_model.

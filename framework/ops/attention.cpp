@@ -2,12 +2,19 @@
 // on a device one call into the attention kernels (cuBLAS strided-batched products around a
 // fused scale + mask + softmax, kernels/cuda/attention.h), which keep only the (B H, T, T)
 // probabilities for the backward; elsewhere the same computation written with the other ops.
-// Its products stay f32 under bf16 autocast on both paths (the fused kernel is wired in f32
-// only), so the cpu's emulation and a device agree.
+//
+// Under bf16 autocast (autocast.h), without dropout, the attention runs in bf16 storage: Q,
+// K, V, the scores, the probabilities, the output and every gradient rounded to bf16, the
+// products accumulated and the softmax computed in f32. On a device that is the kernels'
+// bf16 path (tensor-core GEMMs; half the probabilities' memory); on the cpu an emulation
+// that runs the kernels' steps with the same roundings (attention_bf16_emulated), so the two
+// differ by the order of f32 sums and the rare bf16 rounding that order flips. The op's
+// input and output stay f32. With dropout it runs in f32 (the dropout kernel is f32 only).
 #include <cmath>
 #include <limits>
 
 #include "framework/profile/profiler.h"
+#include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/autocast.h"
 #include "framework/ops/cuda_kernels.h"
@@ -62,6 +69,54 @@ Tensor attention_on_device(const Tensor& qkv, int64_t heads, double p, bool trai
   });
 }
 
+// Round to bf16 and back: the value a bf16 buffer would hold.
+Tensor bf16_rounded(const Tensor& t) { return t.to(DType::bf16).to(DType::f32); }
+
+// The kernels' bf16 path (attention.cpp's steps, bf16 buffers) on f32 cpu tensors, forward and
+// backward: S = Q Kᵀ, P = causal_softmax(S / sqrt(D)), Y = P V; dV = Pᵀ dY, dP = dY Vᵀ,
+// dS = P ∘ (dP − rowsum(dP ∘ P)) / sqrt(D), dQ = dS K, dK = dSᵀ Q, each result rounded.
+Tensor attention_bf16_emulated(const Tensor& qkv, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3, d = c / heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const auto by_head = [b, t, heads, d](const Tensor& u) {  // (B, T, C) -> (B, H, T, D)
+    return u.contiguous().view({b, t, heads, d}).transpose(1, 2);
+  };
+  const auto to_rows = [b, t, c](const Tensor& u) { return u.transpose(1, 2).reshape({b, t, c}); };  // and back
+  Tensor q, k, v, probs, y;
+  {
+    NoGradGuard no_grad;
+    const std::vector<Tensor> parts = split(bf16_rounded(qkv.detach().contiguous()), {c, c, c}, 2);
+    q = by_head(parts[0]);
+    k = by_head(parts[1]);
+    v = by_head(parts[2]);
+    const Tensor scores = bf16_rounded(matmul(q, k.transpose(-2, -1)));
+    const Tensor masked =
+        masked_fill(scores * scale, causal_mask(t, qkv.device()), -std::numeric_limits<double>::infinity());
+    probs = bf16_rounded(softmax(masked, -1));
+    y = to_rows(bf16_rounded(matmul(probs, v)));
+  }
+  return record("causal_attention", y, {qkv}, [q, k, v, probs, scale, by_head, to_rows](const Tensor& g) {
+    const AutocastGuard f32_products(DType::f32);  // the operands are rounded already
+    const Tensor dy = bf16_rounded(by_head(g));
+    const Tensor dv = bf16_rounded(matmul(probs.transpose(-2, -1), dy));
+    const Tensor dp = bf16_rounded(matmul(dy, v.transpose(-2, -1)));
+    const Tensor ds = bf16_rounded(probs * (dp - sum(dp * probs, {-1}, true)) * scale);
+    const Tensor dq = bf16_rounded(matmul(ds, k));
+    const Tensor dk = bf16_rounded(matmul(ds.transpose(-2, -1), q));
+    return Grads{concat({to_rows(dq), to_rows(dk), to_rows(dv)}, 2)};
+  });
+}
+
+// The kernels' bf16 path on a device: qkv rounded to a bf16 copy, the output and the
+// gradient converted back to f32.
+Tensor attention_bf16_on_device(const Tensor& qkv, int64_t heads) {
+  const Tensor input = qkv.detach().to(DType::bf16).contiguous();
+  const cuda_nn_kernels::AttentionForward f = cuda_nn_kernels::causal_attention(input, heads, {});
+  return record("causal_attention", f.y.to(DType::f32), {qkv}, [input, probs = f.probs, heads](const Tensor& g) {
+    return Grads{cuda_nn_kernels::causal_attention_backward(input, probs, g, heads, {}).to(DType::f32)};
+  });
+}
+
 }  // namespace
 
 Tensor causal_attention(const Tensor& qkv, int64_t heads, double dropout_p, bool training, Generator* gen) {
@@ -75,9 +130,12 @@ Tensor causal_attention(const Tensor& qkv, int64_t heads, double dropout_p, bool
   TORUS_CHECK(!drops || gen != nullptr, "causal_attention: dropout p = {} needs a generator", dropout_p);
   // p = 1 drops everything: the composition's dropout multiplies by zero, the kernel would
   // divide by 1 - p.
-  const AutocastGuard f32_products(DType::f32);  // see the top of this file
-  const bool fused =
-      cuda_kernels::on_cuda(qkv) && qkv.dtype() == DType::f32 && dropout_p < 1.0 && qkv.size(1) > 0 && qkv.size(0) > 0;
+  const bool nonempty = qkv.size(0) > 0 && qkv.size(1) > 0;
+  const bool in_bf16 = autocast_dtype() == DType::bf16 && qkv.dtype() == DType::f32 && !drops && nonempty;
+  const AutocastGuard f32_products(DType::f32);  // the bf16 path rounds where its buffers would
+  if (in_bf16)
+    return cuda_kernels::on_cuda(qkv) ? attention_bf16_on_device(qkv, heads) : attention_bf16_emulated(qkv, heads);
+  const bool fused = cuda_kernels::on_cuda(qkv) && qkv.dtype() == DType::f32 && dropout_p < 1.0 && nonempty;
   return fused ? attention_on_device(qkv, heads, dropout_p, training, gen)
                : attention_by_ops(qkv, heads, dropout_p, training, gen);
 }

@@ -1,12 +1,13 @@
 // Mixed precision for matrix products. Inside an AutocastGuard(DType::bf16), matmul and
-// linear (and every layer built on them but causal_attention) round their f32
+// linear (and every layer built on them) round their f32
 // operands to bf16 and multiply them with f32 accumulation into an f32 result: on a device,
 // cuBLAS bf16 GEMMs on the tensor cores; on the cpu an emulation with the same numbers (a
 // product of two bf16 values is exact in f32), slower than plain f32, for checking a run's
 // numerics without a GPU. A product's backward runs in the precision its forward ran in,
 // wherever backward() is called, so a training step holds the guard over its forward only.
-// Parameters, gradients, optimizer state and every other op stay f32; conv2d is not cast,
-// nor are causal_attention's products (its fused kernel runs in f32 for now).
+// causal_attention without dropout runs in bf16 storage, every buffer rounded to bf16 and
+// the math f32 (attention.cpp: the device kernels' bf16 path, emulated on the cpu).
+// Parameters, gradients, optimizer state and every other op stay f32; conv2d is not cast.
 //
 // The autocast state is per thread, as grad mode's (grad_mode.h). Apart from it, TF32 (f32
 // products on a device's tensor cores with 10-bit mantissas, ~1e-3 relative error) is one

@@ -235,8 +235,13 @@ void adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const
 void sum_middle(const Tensor& in, const Tensor& out, int64_t outer, int64_t size, int64_t inner) {
   check_f32(in, "sum");
   cuda::DeviceContext& ctx = context_of(in);
+  // Few outputs over a long dim (a bias gradient) sum in two stages through a workspace.
+  const int64_t workspace_floats = cuda::reduce_dim_workspace(outer, size, inner);
+  const Tensor workspace =
+      workspace_floats > 0 ? Tensor::empty({workspace_floats}, DType::f32, in.device()) : Tensor();
   cuda::reduce_dim_forward(static_cast<const float*>(in.raw_data()), static_cast<float*>(out.raw_data()), nullptr,
-                           outer, size, inner, cuda::ReduceDimOp::sum, ctx.compute_stream());
+                           outer, size, inner, cuda::ReduceDimOp::sum, ctx.compute_stream(),
+                           workspace.defined() ? static_cast<float*>(workspace.raw_data()) : nullptr);
 }
 
 void max_middle(const Tensor& in, const Tensor& values, const Tensor& indices, int64_t outer, int64_t size,

@@ -3,6 +3,8 @@
 // tensors must be for them (f32, contiguous, on one device, i64 indices).
 #include "framework/ops/cuda_nn_kernels.h"
 
+#include <type_traits>
+
 #include "framework/ops/autocast.h"
 #include "framework/ops/cuda_launch.h"
 #include "framework/ops/elementwise.h"
@@ -106,8 +108,12 @@ LayerNormGrads layer_norm_backward(const Tensor& x_in, const Tensor& weight, con
   if (wanted.weight) grads.dw = Tensor::empty(param_shape, DType::f32, device);
   if (wanted.bias) grads.db = Tensor::empty(param_shape, DType::f32, device);
   const Tensor w = param_or(weight, 1.0, cols, x);
+  // Many rows over few columns: the parameter sums in two stages through a workspace.
+  const int64_t workspace_floats =
+      wanted.weight || wanted.bias ? cuda::layer_norm_backward_workspace(rows, cols) : 0;
+  const Tensor workspace = workspace_floats > 0 ? Tensor::empty({workspace_floats}, DType::f32, device) : Tensor();
   cuda::layer_norm_backward(in(x), in(w), in(mean), in(rstd), in(g), out_or_null(grads.dx), out_or_null(grads.dw),
-                            out_or_null(grads.db), rows, cols, stream_of(x));
+                            out_or_null(grads.db), rows, cols, stream_of(x), out_or_null(workspace));
   return grads;
 }
 
@@ -136,6 +142,38 @@ Tensor gelu_backward(const Tensor& x_in, const Tensor& g_in, bool tanh_approxima
   return gx;
 }
 
+Tensor bias_gelu(const Tensor& x_in, const Tensor& bias_in, bool tanh_approximation) {
+  check_f32(x_in, "linear_gelu");
+  TORUS_ASSERT(x_in.dim() == 2 && bias_in.dim() == 1 && bias_in.size(0) == x_in.size(1),
+               "linear_gelu: x {} and bias {} are not (rows, cols) and (cols)", x_in.shape_str(), bias_in.shape_str());
+  const Tensor x = x_in.contiguous();
+  const Tensor bias = f32_on(bias_in, x, "linear_gelu");
+  Tensor y = empty_like(x);
+  if (x.numel() == 0) return y;
+  cuda::bias_gelu_forward(in(x), in(bias), out(y), x.size(0), x.size(1), tanh_approximation, stream_of(x));
+  return y;
+}
+
+BiasGeluGrads bias_gelu_backward(const Tensor& x_in, const Tensor& bias_in, const Tensor& g_in,
+                                 bool tanh_approximation, bool want_bias) {
+  check_f32(x_in, "linear_gelu backward");
+  const Tensor x = x_in.contiguous();
+  const Tensor bias = f32_on(bias_in, x, "linear_gelu backward");
+  const Tensor g = f32_on(g_in, x, "linear_gelu backward");
+  const int64_t rows = x.size(0), cols = x.size(1);
+  BiasGeluGrads grads;
+  grads.dx = empty_like(x);
+  if (want_bias) grads.dbias = Tensor::zeros({cols}, DType::f32, x.device());  // stays 0 without rows
+  if (x.numel() == 0) return grads;
+  const int64_t workspace_floats = want_bias ? cuda::bias_gelu_backward_workspace(rows, cols) : 0;
+  const Tensor workspace =
+      workspace_floats > 0 ? Tensor::empty({workspace_floats}, DType::f32, x.device()) : Tensor();
+  cuda::bias_gelu_backward(in(x), in(bias), in(g), out(grads.dx), want_bias ? out(grads.dbias) : nullptr,
+                           workspace.defined() ? out(workspace) : nullptr, rows, cols, tanh_approximation,
+                           stream_of(x));
+  return grads;
+}
+
 CrossEntropyForward cross_entropy_forward(const Tensor& x_in, const Tensor& t, int64_t ignore_index,
                                           double smoothing) {
   check_f32(x_in, "cross_entropy");
@@ -151,11 +189,7 @@ CrossEntropyForward cross_entropy_forward(const Tensor& x_in, const Tensor& t, i
   cuda::cross_entropy_forward(in(x), static_cast<const int64_t*>(target.raw_data()), out(f.lse), out(row_loss),
                               out(f.loss), static_cast<int64_t*>(f.status.raw_data()), rows, classes, ignore_index,
                               static_cast<float>(smoothing), stream_of(x));
-  // Copied back (a wait) so an invalid target throws here, as on the cpu.
-  const std::vector<int64_t> status = f.status.to_vector<int64_t>();
-  f.counted = status[0];
-  f.first_invalid = status[1];
-  return f;
+  return f;  // the caller checks the status (device_checks.h): no wait here
 }
 
 Tensor cross_entropy_backward(const Tensor& x_in, const Tensor& t, const Tensor& lse, const Tensor& status,
@@ -176,13 +210,12 @@ EmbeddingForward embedding(const Tensor& index_in, const Tensor& weight_in) {
   const Tensor weight = weight_in.contiguous();
   const Tensor index = index_i64(index_in, weight, "embedding");
   const int64_t n = index.numel(), vocab = weight.size(0), dim = weight.size(1);
-  EmbeddingForward f{Tensor::empty({n, dim}, DType::f32, weight.device())};
   // One u64 on the device, held as an i64 (no u64 dtype): UINT64_MAX reads back as -1.
-  const Tensor first_bad = Tensor::empty({1}, DType::i64, weight.device());
+  EmbeddingForward f{Tensor::empty({n, dim}, DType::f32, weight.device()),
+                     Tensor::empty({1}, DType::i64, weight.device())};
   cuda::embedding_forward(in(weight), static_cast<const int64_t*>(index.raw_data()), out(f.out),
-                          static_cast<unsigned long long*>(first_bad.raw_data()), n, vocab, dim, stream_of(weight));
-  f.first_bad = first_bad.to_vector<int64_t>()[0];
-  return f;
+                          static_cast<unsigned long long*>(f.first_bad.raw_data()), n, vocab, dim, stream_of(weight));
+  return f;  // the caller checks first_bad (device_checks.h): no wait here
 }
 
 Tensor embedding_backward(const Tensor& g_in, const Tensor& index_in, int64_t vocab, int64_t dim) {
@@ -226,36 +259,57 @@ cuda::AttentionDropout kernel_dropout(const AttentionDropout& d) { return {d.p, 
 // The attention products' math: TF32 when the process allows it (autocast.h), as matmul's.
 cuda::GemmMath attention_math() { return allow_tf32() ? cuda::GemmMath::tf32 : cuda::GemmMath::f32; }
 
+// The kernels' element type for qkv: f32, or bf16 (without dropout: dropout.cu is f32 only).
+cuda::BlasDtype attention_dtype(const Tensor& qkv, const AttentionDropout& dropout, std::string_view op) {
+  if (qkv.dtype() == DType::bf16) {
+    TORUS_CHECK(dropout.p == 0, "{}: attention dropout runs in f32 only; bf16 inputs need p = 0", op);
+    return cuda::BlasDtype::bf16;
+  }
+  check_f32(qkv, op);
+  return cuda::BlasDtype::f32;
+}
+
+// `base` moved on by `elements` elements of t's dtype.
+template <class Pointer>
+Pointer element_at(Pointer base, int64_t elements, const Tensor& t) {
+  using Byte = std::conditional_t<std::is_const_v<std::remove_pointer_t<Pointer>>, const char, char>;
+  return static_cast<Byte*>(base) + elements * static_cast<int64_t>(t.element_size());
+}
+
 }  // namespace
 
 AttentionForward causal_attention(const Tensor& qkv_in, int64_t heads, const AttentionDropout& dropout) {
-  check_f32(qkv_in, "causal_attention");
+  const cuda::BlasDtype dtype = attention_dtype(qkv_in, dropout, "causal_attention");
   const Tensor qkv = qkv_in.contiguous();
   const cuda::AttentionShape shape = attention_shape(qkv, heads);
   const int64_t c = qkv.size(2) / 3;
   cuda::DeviceContext& ctx = cuda_launch::context_of(qkv);
   AttentionForward f;
-  f.y = Tensor::empty({shape.batch, shape.seq, c}, DType::f32, qkv.device());
-  f.probs = Tensor::empty({shape.batch * shape.heads, shape.seq, shape.seq}, DType::f32, qkv.device());
+  f.y = Tensor::empty({shape.batch, shape.seq, c}, qkv.dtype(), qkv.device());
+  f.probs = Tensor::empty({shape.batch * shape.heads, shape.seq, shape.seq}, qkv.dtype(), qkv.device());
   const Tensor dropped = dropout.p > 0 ? Tensor::empty(f.probs.shape(), DType::f32, qkv.device()) : Tensor();
-  const float* base = in(qkv);
-  cuda::causal_attention_forward(ctx.blas(), shape, cuda::BlasDtype::f32, base, base + c, base + 2 * c, out(f.probs),
-                                 out(f.y), kernel_dropout(dropout), out_or_null(dropped), attention_math());
+  const void* base = qkv.raw_data();
+  cuda::causal_attention_forward(ctx.blas(), shape, dtype, base, element_at(base, c, qkv), element_at(base, 2 * c, qkv),
+                                 f.probs.raw_data(), f.y.raw_data(), kernel_dropout(dropout),
+                                 dropped.defined() ? dropped.raw_data() : nullptr, attention_math());
   return f;
 }
 
 Tensor causal_attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& g_in, int64_t heads,
                                  const AttentionDropout& dropout) {
-  const Tensor g = f32_on(g_in, qkv, "causal_attention backward");
+  const cuda::BlasDtype dtype = attention_dtype(qkv, dropout, "causal_attention backward");
+  TORUS_ASSERT(qkv.is_contiguous() && probs.dtype() == qkv.dtype(), "causal_attention backward: the forward's buffers");
+  const Tensor g = cuda_launch::operand_on(g_in, qkv, "causal_attention backward").to(qkv.dtype()).contiguous();
   const cuda::AttentionShape shape = attention_shape(qkv, heads);
   const int64_t c = qkv.size(2) / 3;
   cuda::DeviceContext& ctx = cuda_launch::context_of(qkv);
-  Tensor grad = Tensor::empty(qkv.shape(), DType::f32, qkv.device());
-  const Tensor scratch = Tensor::empty(probs.shape(), DType::f32, qkv.device());
-  const float* base = in(qkv);
-  float* grad_base = out(grad);
-  cuda::causal_attention_backward(ctx.blas(), shape, cuda::BlasDtype::f32, base, base + c, base + 2 * c, in(probs),
-                                  in(g), out(scratch), grad_base, grad_base + c, grad_base + 2 * c,
+  Tensor grad = Tensor::empty(qkv.shape(), qkv.dtype(), qkv.device());
+  const Tensor scratch = Tensor::empty(probs.shape(), qkv.dtype(), qkv.device());
+  const void* base = qkv.raw_data();
+  void* grad_base = grad.raw_data();
+  cuda::causal_attention_backward(ctx.blas(), shape, dtype, base, element_at(base, c, qkv), element_at(base, 2 * c, qkv),
+                                  probs.raw_data(), g.raw_data(), scratch.raw_data(), grad_base,
+                                  element_at(grad_base, c, qkv), element_at(grad_base, 2 * c, qkv),
                                   kernel_dropout(dropout), attention_math());
   return grad;
 }

@@ -41,12 +41,25 @@ LayerNormGrads layer_norm_backward(const Tensor& x, const Tensor& weight, const 
 Tensor gelu(const Tensor& x, bool tanh_approximation);
 Tensor gelu_backward(const Tensor& x, const Tensor& g, bool tanh_approximation);
 
+// gelu(x + bias) for x (rows, cols) contiguous and bias (cols), in one pass: a linear
+// layer's GEMM output, its bias and its GELU.
+Tensor bias_gelu(const Tensor& x, const Tensor& bias, bool tanh_approximation);
+// From the forward's x and bias and the upstream g (rows, cols): dx, the gradient with
+// respect to x + bias, and dbias, its sum over the rows in a fixed order (undefined unless
+// `want_bias`).
+struct BiasGeluGrads {
+  Tensor dx, dbias;
+};
+BiasGeluGrads bias_gelu_backward(const Tensor& x, const Tensor& bias, const Tensor& g, bool tanh_approximation,
+                                 bool want_bias);
+
 // Cross-entropy over logits x (M, C) with class targets t (M, i64 or i32) on x's device.
-// status: (2) i64 on the device, kept for the backward; counted and first_invalid (-1 when
-// every target is a class or ignore_index) are copied back for the caller's error.
+// status: (2) i64 on the device, [targets counted, the first invalid row or -1],
+// kept for the backward and for the caller's check (device_checks.h); nothing is read back.
+// counted: the cpu path's count (unused on a device).
 struct CrossEntropyForward {
   Tensor loss, lse, status;
-  int64_t counted = 0, first_invalid = -1;
+  int64_t counted = 0;
 };
 CrossEntropyForward cross_entropy_forward(const Tensor& x, const Tensor& t, int64_t ignore_index, double smoothing);
 // The gradient of the mean loss times the upstream g (a scalar), (M, C).
@@ -54,10 +67,10 @@ Tensor cross_entropy_backward(const Tensor& x, const Tensor& t, const Tensor& ls
                               const Tensor& g, int64_t ignore_index, double smoothing);
 
 // out (index.numel(), D) = weight (V, D) rows named by index (i64 or i32, weight's device);
-// first_bad: the first position whose index is outside [0, V), or -1.
+// first_bad: (1) i64 on the device, the first position whose index is outside [0, V), or -1
+// (the row of out is zeros), for the caller's check (device_checks.h).
 struct EmbeddingForward {
-  Tensor out;
-  int64_t first_bad = -1;
+  Tensor out, first_bad;
 };
 EmbeddingForward embedding(const Tensor& index, const Tensor& weight);
 // grad_weight (V, D) from g (*, D), index.numel() rows: each row the sum of the g rows
@@ -69,11 +82,12 @@ Tensor embedding_backward(const Tensor& g, const Tensor& index, int64_t vocab, i
 Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset);
 Tensor dropout_backward(const Tensor& g, double p, uint64_t seed, uint64_t offset);
 
-// Causal self-attention over c_attn's output qkv (B, T, 3C), contiguous f32, `heads` heads:
+// Causal self-attention over c_attn's output qkv (B, T, 3C), f32 or bf16, `heads` heads:
 // y (B, T, C) = dropout(causal_softmax(Q Kᵀ / sqrt(D))) V, the heads read and written in
 // place (kernels/cuda/attention.h). probs (B H, T, T) is kept for the backward. Dropout
 // (p > 0) draws the Philox blocks offset.. of `seed`, the cpu dropout's mask over the
-// (B, H, T, T) probabilities.
+// (B, H, T, T) probabilities. y, probs and the gradient have qkv's dtype: bf16 keeps every
+// buffer in bf16 with f32 accumulation and f32 softmax math, and takes no dropout.
 struct AttentionForward {
   Tensor y, probs;
 };

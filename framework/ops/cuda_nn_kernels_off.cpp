@@ -26,6 +26,10 @@ LayerNormGrads layer_norm_backward(const Tensor& x, const Tensor&, const Tensor&
 
 Tensor gelu(const Tensor& x, bool) { refuse("gelu", x); }
 Tensor gelu_backward(const Tensor& x, const Tensor&, bool) { refuse("gelu backward", x); }
+Tensor bias_gelu(const Tensor& x, const Tensor&, bool) { refuse("linear_gelu", x); }
+BiasGeluGrads bias_gelu_backward(const Tensor& x, const Tensor&, const Tensor&, bool, bool) {
+  refuse("linear_gelu backward", x);
+}
 
 CrossEntropyForward cross_entropy_forward(const Tensor& x, const Tensor&, int64_t, double) {
   refuse("cross_entropy", x);

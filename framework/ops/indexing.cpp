@@ -5,6 +5,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/cuda_kernels.h"
 #include "framework/ops/cuda_nn_kernels.h"
+#include "framework/ops/device_checks.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -82,13 +83,20 @@ Shape concat_shape(const std::vector<Tensor>& tensors, int64_t dim) {
   return shape;
 }
 
-// The gather on the device; an index outside the table throws the cpu's error, from the
-// indices copied back (the error path only).
+// The kernel's first bad position, checked now or with the run's other device checks
+// (device_checks.h); an index outside the table throws the cpu's error, from the indices
+// copied back (the error path only).
+void check_rows_on_device(const Tensor& first_bad, const Tensor& index, int64_t rows, std::string indexed,
+                          const char* op) {
+  check_device_status(first_bad, [index, rows, indexed = std::move(indexed), op](const std::vector<int64_t>& status) {
+    if (status[0] >= 0) check_index_range(index.to(Device::cpu()), rows, indexed, op);
+  });
+}
+
 Tensor embedding_cuda(const Tensor& index, const Tensor& weight, const Shape& out_shape) {
   const cuda_nn_kernels::EmbeddingForward f = cuda_nn_kernels::embedding(index, weight.detach());
-  if (f.first_bad >= 0)
-    check_index_range(index.to(Device::cpu()), weight.size(0),
-                      fmt::format("weight of shape {}", weight.shape_str()), "embedding");
+  check_rows_on_device(f.first_bad, index, weight.size(0), fmt::format("weight of shape {}", weight.shape_str()),
+                       "embedding");
   return f.out.view(out_shape);
 }
 
@@ -108,9 +116,8 @@ Tensor index_select_cuda(const Tensor& x, int64_t dim, const Tensor& index, cons
                          const Shape& out_shape) {
   check_same_device(x, index, "index_select");
   const cuda_nn_kernels::EmbeddingForward f = cuda_nn_kernels::embedding(index, rows_first(x, layout));
-  if (f.first_bad >= 0)
-    check_index_range(index.to(Device::cpu()), layout.size,
-                      fmt::format("dim {} of x of shape {}", dim, x.shape_str()), "index_select");
+  check_rows_on_device(f.first_bad, index, layout.size, fmt::format("dim {} of x of shape {}", dim, x.shape_str()),
+                       "index_select");
   const AxisLayout selected{layout.outer, index.numel(), layout.inner};
   Tensor out = rows_back(f.out, selected).view(out_shape);
   return record("index_select", out, {x}, [index, layout, selected, shape = x.shape()](const Tensor& g) {

@@ -1,4 +1,4 @@
-// Matrix products: matmul (torch.matmul semantics) and linear. Every product is cpu::gemm
+// Matrix products: matmul (torch.matmul semantics), linear and linear + GELU. Every product is cpu::gemm
 // run on the operands' own storage: a matrix stored row-major or transposed (a .t() view, a
 // backward's transposed operand) is read in place through GEMM's trans flag and leading
 // dimension, and broadcast batch dims are walked with stride 0, never materialized. Under
@@ -10,6 +10,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/autocast.h"
 #include "framework/ops/cuda_kernels.h"
+#include "framework/ops/cuda_nn_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -263,6 +264,34 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 });
 }
 
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias, GeluApproximation approximate) {
+  check_linear_args(x, weight, bias);
+  if (!cuda_kernels::on_cuda(x) || !bias.defined() || x.dtype() != DType::f32)
+    return gelu(linear(x, weight, bias), approximate);
+  TORUS_PROFILE_OP("linear_gelu");
+  const bool tanh = approximate == GeluApproximation::tanh;
+  // z (M, out) = x2 · weightᵀ without the bias, which the GELU kernel adds on its way.
+  const Tensor x2 = as_matrix(autocast_operand(x.detach()));
+  Tensor z = Tensor::empty({x2.size(0), weight.size(0)}, x.dtype(), x.device());
+  gemm_batched(x2, gemm_ready(autocast_operand(weight.detach()).t()), z, 0.0);
+  const Tensor y = cuda_nn_kernels::bias_gelu(z, bias.detach(), tanh);
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(weight.size(0));
+  // With dz the gradient at z + bias (from the GELU kernel's backward, which also sums it
+  // over rows into db): dx = dz·W, dW = dzᵀ·x, as linear's.
+  return record("linear_gelu", y.view(out_shape), {x, weight, bias},
+                [x = x.detach(), weight = weight.detach(), bias = bias.detach(), z, tanh, nx = x.requires_grad(),
+                 nw = weight.requires_grad(), nb = bias.requires_grad(),
+                 precision = autocast_dtype()](const Tensor& g) {
+                  const AutocastGuard as_forward(precision);
+                  const cuda_nn_kernels::BiasGeluGrads d =
+                      cuda_nn_kernels::bias_gelu_backward(z, bias, as_matrix(g), tanh, nb);
+                  Tensor gx = nx ? matmul(d.dx, weight).view(x.shape()) : Tensor();
+                  Tensor gw = nw ? matmul(d.dx.t(), as_matrix(x)) : Tensor();
+                  return Grads{gx, gw, d.dbias};
+                });
+}
+
 void register_linalg_samples(std::vector<OpSample>& s) {
   using I = SampleInput;
   using V = std::vector<Tensor>;
@@ -291,6 +320,19 @@ void register_linalg_samples(std::vector<OpSample>& s) {
   s.push_back({"linear/strided_input", {I::strided({2, 3, 4}), I::real({5, 4})}, lin, "F.linear(a, b)", r});
   s.push_back({"linear/vector_input", {I::real({4}), I::real({3, 4}), I::real({3})}, lin, "F.linear(a, b, c)", r});
   s.push_back({"linear/constant_weight", {I::real({3, 4}), I::constant({5, 4}), I::real({5})}, lin, "F.linear(a, b, c)", r});
+
+  auto lin_gelu = [](GeluApproximation approximate) {
+    return [approximate](const V& x) { return linear_gelu(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), approximate); };
+  };
+  const auto erf = lin_gelu(GeluApproximation::none), tanh = lin_gelu(GeluApproximation::tanh);
+  s.push_back({"linear_gelu/erf", {I::real({3, 4}), I::real({5, 4}), I::real({5})}, erf, "F.gelu(F.linear(a, b, c))", r});
+  s.push_back({"linear_gelu/tanh", {I::real({3, 4}), I::real({5, 4}), I::real({5})}, tanh,
+               "F.gelu(F.linear(a, b, c), approximate='tanh')", r});
+  s.push_back({"linear_gelu/3d_strided_input", {I::strided({2, 3, 4}), I::real({5, 4}), I::real({5})}, erf,
+               "F.gelu(F.linear(a, b, c))", r});
+  s.push_back({"linear_gelu/constant_bias", {I::real({2, 3, 4}), I::real({5, 4}), I::constant({5})}, tanh,
+               "F.gelu(F.linear(a, b, c), approximate='tanh')", r});
+  s.push_back({"linear_gelu/no_bias", {I::real({3, 4}), I::real({5, 4})}, erf, "F.gelu(F.linear(a, b))", r});
 }
 
 }  // namespace torus

@@ -10,6 +10,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/cuda_kernels.h"
 #include "framework/ops/cuda_nn_kernels.h"
+#include "framework/ops/device_checks.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/op_info.h"
 #include "framework/ops/ops.h"
@@ -100,17 +101,18 @@ void dispatch_logits_and_target(const Tensor& logits, const Tensor& target, cons
 }
 
 // How many targets (M) count towards the mean; throws on a target that is neither a
-// class of [0, C) nor ignore_index. `target` is the caller's, for the message.
+// class of [0, C) nor ignore_index. The shapes are the caller's logits and target, for the
+// message.
 int64_t count_targets(const Tensor& t, int64_t classes, const CrossEntropyOptions& options,
-                      const Tensor& logits, const Tensor& target) {
+                      const Shape& logits_shape, const Shape& target_shape) {
   return dispatch_index(t.dtype(), "cross_entropy", [&]<class Index>() {
     const Index* index = t.data<Index>();
     const cpu::TargetScan scan = cpu::scan_targets(index, t.numel(), classes, options.ignore_index);
     TORUS_CHECK(scan.first_invalid < 0,
                 "cross_entropy: target{} = {} is not a class in [0, {}) nor ignore_index {} "
                 "(logits {}, target {})",
-                position_str(target.shape(), scan.first_invalid), index[scan.first_invalid],
-                classes, options.ignore_index, logits.shape_str(), target.shape_str());
+                position_str(target_shape, scan.first_invalid), index[scan.first_invalid],
+                classes, options.ignore_index, shape_str(logits_shape), shape_str(target_shape));
     return scan.counted;
   });
 }
@@ -150,13 +152,17 @@ Tensor cross_entropy_grad(const Tensor& x, const Tensor& t, const Tensor& lse, d
 }
 
 // The forward on the device: the kernel scans the targets; an invalid one throws the
-// cpu's error, from the targets copied back (the error path only).
+// cpu's error, from the targets copied back (the error path only), now or with the run's
+// other device checks (device_checks.h).
 cuda_nn_kernels::CrossEntropyForward cross_entropy_cuda(const Tensor& x, const Tensor& t, int64_t classes,
                                                         const CrossEntropyOptions& options,
                                                         const Tensor& logits, const Tensor& target) {
   cuda_nn_kernels::CrossEntropyForward f =
       cuda_nn_kernels::cross_entropy_forward(x, t, options.ignore_index, options.label_smoothing);
-  if (f.first_invalid >= 0) count_targets(t.to(Device::cpu()), classes, options, logits, target);
+  check_device_status(f.status, [t, classes, options, logits_shape = logits.shape(),
+                                 target_shape = target.shape()](const std::vector<int64_t>& status) {
+    if (status[1] >= 0) count_targets(t.to(Device::cpu()), classes, options, logits_shape, target_shape);
+  });
   return f;
 }
 
@@ -165,7 +171,7 @@ cuda_nn_kernels::CrossEntropyForward cross_entropy_cpu(const Tensor& x, const Te
                                                        const CrossEntropyOptions& options,
                                                        const Tensor& logits, const Tensor& target) {
   cuda_nn_kernels::CrossEntropyForward f;
-  f.counted = count_targets(t, classes, options, logits, target);
+  f.counted = count_targets(t, classes, options, logits.shape(), target.shape());
   f.lse = Tensor::empty({x.size(0)}, logits.dtype());
   f.loss = mean_row_loss(x, t, f.lse, f.counted, options);
   return f;

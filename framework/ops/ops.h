@@ -71,6 +71,12 @@ Tensor mse_loss(const Tensor& input, const Tensor& target);
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x (*, in) · weight (out, in)ᵀ + bias (out); bias may be undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// gelu(linear(x, weight, bias)) as one op, for a transformer's MLP: on a device the GEMM and
+// then one kernel adding the bias and applying GELU, whose backward also sums the bias's
+// gradient (kernels/cuda/bias_gelu.h): two passes over the activation fewer each way. On the
+// cpu, and without a bias, the two ops, bit for bit.
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                   GeluApproximation approximate = GeluApproximation::none);
 
 // ---- Convolution and pooling (conv_pool.cpp), NCHW ----
 struct Conv2dOptions {

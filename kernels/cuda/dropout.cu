@@ -10,7 +10,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/launch_config.h"
-#include "kernels/cuda/philox.h"
+#include "kernels/common/philox.h"
 
 namespace torus::cuda {
 

@@ -113,6 +113,44 @@ __global__ void layer_norm_backward_params_kernel(const float* __restrict__ x, c
   }
 }
 
+// Stage 1 of the chunked parameter sums: for e = chunk * C + c, partial_w[e] and
+// partial_b[e] are the sums over the chunk's rows, in order, of dy * xhat and dy.
+__global__ void layer_norm_params_chunks_kernel(const float* __restrict__ x, const float* __restrict__ mean,
+                                                const float* __restrict__ rstd, const float* __restrict__ grad_y,
+                                                float* __restrict__ partial_w, float* __restrict__ partial_b,
+                                                int64_t rows, int64_t cols, int64_t chunks, int64_t rows_per_chunk) {
+  const int64_t n = chunks * cols;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t e = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t c = e % cols, chunk = e / cols;
+    const int64_t first = chunk * rows_per_chunk, last = min(first + rows_per_chunk, rows);
+    float dw = 0.0f, db = 0.0f;
+    for (int64_t row = first; row < last; ++row) {
+      const float dy = grad_y[row * cols + c];
+      dw += dy * (x[row * cols + c] - mean[row]) * rstd[row];
+      db += dy;
+    }
+    partial_w[e] = dw;
+    partial_b[e] = db;
+  }
+}
+
+// Stage 2: each column's partials added in chunk order.
+__global__ void layer_norm_params_sums_kernel(const float* __restrict__ partial_w, const float* __restrict__ partial_b,
+                                              float* __restrict__ grad_weight, float* __restrict__ grad_bias,
+                                              int64_t cols, int64_t chunks) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; c < cols; c += stride) {
+    float dw = 0.0f, db = 0.0f;
+    for (int64_t k = 0; k < chunks; ++k) {
+      dw += partial_w[k * cols + c];
+      db += partial_b[k * cols + c];
+    }
+    if (grad_weight != nullptr) grad_weight[c] = dw;
+    if (grad_bias != nullptr) grad_bias[c] = db;
+  }
+}
+
 }  // namespace
 
 void layer_norm_forward(const float* x, const float* weight, const float* bias, float* y, float* mean,
@@ -134,7 +172,7 @@ void layer_norm_forward(const float* x, const float* weight, const float* bias, 
 
 void layer_norm_backward(const float* x, const float* weight, const float* mean, const float* rstd,
                          const float* grad_y, float* grad_x, float* grad_weight, float* grad_bias,
-                         int64_t rows, int64_t cols, cudaStream_t stream) {
+                         int64_t rows, int64_t cols, cudaStream_t stream, float* workspace) {
   TORUS_CUDA_EXPECT(rows >= 0 && cols >= 1, "layer_norm_backward: bad shape (", rows, ", ", cols, ")");
   if (grad_x != nullptr && rows > 0) {
     const RowLaunchConfig config = row_config(rows, cols);
@@ -148,7 +186,20 @@ void layer_norm_backward(const float* x, const float* weight, const float* mean,
       TORUS_CUDA_CHECK_LAUNCH("layer_norm_backward_block_kernel");
     }
   }
-  if (grad_weight != nullptr || grad_bias != nullptr) {
+  const int64_t chunks = reduce_dim_chunks(1, rows, cols);
+  if ((grad_weight != nullptr || grad_bias != nullptr) && workspace != nullptr && chunks > 1) {
+    float* partial_w = workspace;
+    float* partial_b = workspace + chunks * cols;
+    const LaunchConfig1D stage1 = elementwise_config(chunks * cols);
+    layer_norm_params_chunks_kernel<<<stage1.grid, stage1.block, 0, stream>>>(x, mean, rstd, grad_y, partial_w,
+                                                                              partial_b, rows, cols, chunks,
+                                                                              ceil_div(rows, chunks));
+    TORUS_CUDA_CHECK_LAUNCH("layer_norm_params_chunks_kernel");
+    const LaunchConfig1D stage2 = per_output_config(cols);
+    layer_norm_params_sums_kernel<<<stage2.grid, stage2.block, 0, stream>>>(partial_w, partial_b, grad_weight,
+                                                                            grad_bias, cols, chunks);
+    TORUS_CUDA_CHECK_LAUNCH("layer_norm_params_sums_kernel");
+  } else if (grad_weight != nullptr || grad_bias != nullptr) {
     const LaunchConfig1D config = per_output_config(cols);
     layer_norm_backward_params_kernel<<<config.grid, config.block, 0, stream>>>(x, mean, rstd, grad_y, grad_weight,
                                                                                 grad_bias, rows, cols);

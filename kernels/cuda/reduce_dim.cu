@@ -1,7 +1,8 @@
 // Reductions over one dim (reduce_dim.h). I == 1 (the reduced dim is the last): a warp or
 // a block per row (row_config), lanes striding over the row and combining at the end.
 // I > 1: a thread per output (o, i) walking s in order, so a warp reads I-contiguous
-// elements (coalesced); few outputs over a long S would want a split of S (two stages).
+// elements (coalesced); for sum and mean with few outputs over a long S, the same per chunk
+// of S and a second stage adding the chunks in order (reduce_dim_chunks).
 // The max carries (value, index) pairs combined by `better`, which is associative and
 // commutative and picks the CPU's answer (first NaN, else first max) whatever the order.
 #include <cmath>
@@ -122,6 +123,36 @@ __global__ void reduce_dim_columns_kernel(const float* __restrict__ in, float* _
   }
 }
 
+// Stage 1 of the chunked column sum: partial[c * O * I + k] = sum over s in chunk c, in
+// order, of in[o, s, i] (k = o * I + i: adjacent threads read adjacent i, coalesced).
+__global__ void reduce_dim_column_chunks_kernel(const float* __restrict__ in, float* __restrict__ partial,
+                                                int64_t outer, int64_t size, int64_t inner, int64_t chunks,
+                                                int64_t rows_per_chunk) {
+  const int64_t outputs = outer * inner;
+  const int64_t n = outputs * chunks;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t e = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t k = e % outputs, c = e / outputs;
+    const int64_t o = k / inner, i = k % inner;
+    const int64_t first = c * rows_per_chunk, last = min(first + rows_per_chunk, size);
+    const float* x = in + o * size * inner + i;
+    float sum = 0.0f;
+    for (int64_t s = first; s < last; ++s) sum += x[s * inner];
+    partial[e] = sum;
+  }
+}
+
+// Stage 2: out[k] = scale * the sum over chunks c, in order, of partial[c * outputs + k].
+__global__ void reduce_dim_chunk_sums_kernel(const float* __restrict__ partial, float* __restrict__ out,
+                                             int64_t outputs, int64_t chunks, float scale) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t k = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; k < outputs; k += stride) {
+    float total = 0.0f;
+    for (int64_t c = 0; c < chunks; ++c) total += partial[c * outputs + k];
+    out[k] = total * scale;
+  }
+}
+
 // grad_in[o, s, i] from grad_out[o, i]: a thread per input element.
 template <ReduceDimOp kOp>
 __global__ void reduce_dim_backward_kernel(const float* __restrict__ grad_out, const int64_t* __restrict__ indices,
@@ -154,6 +185,20 @@ void launch_columns(const float* in, float* out, int64_t* indices, int64_t outer
   TORUS_CUDA_CHECK_LAUNCH("reduce_dim_columns_kernel");
 }
 
+// Sum (scale 1) or mean over columns in two stages through `workspace`.
+void launch_chunked_columns(const float* in, float* out, int64_t outer, int64_t size, int64_t inner, float scale,
+                            float* workspace, cudaStream_t stream) {
+  const int64_t chunks = reduce_dim_chunks(outer, size, inner);
+  const int64_t outputs = outer * inner;
+  const LaunchConfig1D stage1 = elementwise_config(outputs * chunks);
+  reduce_dim_column_chunks_kernel<<<stage1.grid, stage1.block, 0, stream>>>(in, workspace, outer, size, inner, chunks,
+                                                                            ceil_div(size, chunks));
+  TORUS_CUDA_CHECK_LAUNCH("reduce_dim_column_chunks_kernel");
+  const LaunchConfig1D stage2 = per_output_config(outputs);
+  reduce_dim_chunk_sums_kernel<<<stage2.grid, stage2.block, 0, stream>>>(workspace, out, outputs, chunks, scale);
+  TORUS_CUDA_CHECK_LAUNCH("reduce_dim_chunk_sums_kernel");
+}
+
 template <ReduceDimOp kOp>
 void launch_backward(const float* grad_out, const int64_t* indices, float* grad_in, int64_t outer, int64_t size,
                      int64_t inner, float scale, cudaStream_t stream) {
@@ -167,7 +212,7 @@ void launch_backward(const float* grad_out, const int64_t* indices, float* grad_
 }  // namespace
 
 void reduce_dim_forward(const float* in, float* out, int64_t* indices, int64_t outer, int64_t size,
-                        int64_t inner, ReduceDimOp op, cudaStream_t stream) {
+                        int64_t inner, ReduceDimOp op, cudaStream_t stream, float* workspace) {
   TORUS_CUDA_EXPECT(outer >= 0 && size >= 0 && inner >= 0, op_name(op), "_dim_forward: bad shape (", outer, ", ",
                     size, ", ", inner, ")");
   TORUS_CUDA_EXPECT(op != ReduceDimOp::max || size > 0, "max_dim_forward: reduction over an empty dim (", outer,
@@ -177,6 +222,10 @@ void reduce_dim_forward(const float* in, float* out, int64_t* indices, int64_t o
   // mean over S == 0 is 0 * (1 / 0) = NaN, as 0 / 0.
   const float scale = size > 0 ? static_cast<float>(1.0 / static_cast<double>(size)) : NAN;
   if (inner > 1) {
+    if (op != ReduceDimOp::max && workspace != nullptr && reduce_dim_chunks(outer, size, inner) > 1) {
+      launch_chunked_columns(in, out, outer, size, inner, op == ReduceDimOp::mean ? scale : 1.0f, workspace, stream);
+      return;
+    }
     if (op == ReduceDimOp::sum) launch_columns<ReduceDimOp::sum>(in, out, indices, outer, size, inner, scale, stream);
     else if (op == ReduceDimOp::mean) launch_columns<ReduceDimOp::mean>(in, out, indices, outer, size, inner, scale, stream);
     else launch_columns<ReduceDimOp::max>(in, out, indices, outer, size, inner, scale, stream);

@@ -3,20 +3,46 @@
 // CPU backend's layout, kernels/cpu/reduce.h). Forward and backward.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <cuda_runtime_api.h>
+
+#include "kernels/cuda/launch_config.h"
 
 namespace torus::cuda {
 
 enum class ReduceDimOp { sum, mean, max };
 
+// Sum and mean over a non-last dim (I > 1) walk S in order, a thread per output. Few
+// outputs over a long S (a linear layer's bias gradient: (1, rows, features)) would leave
+// most of a GPU idle, so there S is split into `reduce_dim_chunks` chunks: stage 1 writes
+// one partial sum per (chunk, output), stage 2 adds each output's partials in chunk order.
+// The split depends on the shape only: a shape always sums in the same order (no atomics).
+inline constexpr int64_t kReduceDimRowsPerChunk = 64;
+inline constexpr int64_t kReduceDimMaxChunks = 1024;
+constexpr int64_t reduce_dim_chunks(int64_t outer, int64_t size, int64_t inner) {
+  if (outer <= 0 || size <= 0 || inner <= 1) return 1;
+  // Enough threads in all for a GPU (~4096 blocks of 256) without needless partials.
+  const int64_t wanted = std::max<int64_t>(1, kDefaultMaxBlocks * 256 / (outer * inner));
+  const int64_t chunks =
+      std::clamp<int64_t>(std::min(ceil_div(size, kReduceDimRowsPerChunk), wanted), 1, kReduceDimMaxChunks);
+  return ceil_div(size, ceil_div(size, chunks));  // as many as the rows per chunk fill: none is empty
+}
+// Floats of workspace the two stages need for sum and mean (0: one stage suffices).
+constexpr int64_t reduce_dim_workspace(int64_t outer, int64_t size, int64_t inner) {
+  const int64_t chunks = reduce_dim_chunks(outer, size, inner);
+  return chunks > 1 ? chunks * outer * inner : 0;
+}
+
 // out[o, i] = sum_s / mean_s / max_s in[o, s, i]. in: (O, S, I); out: (O, I).
 // max also writes indices[o, i] (i64), the s of the max: the first one, and a NaN wins
 // (the first NaN), as cpu::max_middle and PyTorch; indices is ignored for sum and mean and
 // may be nullptr there. S == 0: sum gives 0, mean NaN (0 / 0), max is an error.
+// workspace: reduce_dim_workspace(O, S, I) floats of device memory for the two stages of sum
+// and mean; nullptr keeps one stage (correct, slower for few outputs over a long S).
 void reduce_dim_forward(const float* in, float* out, int64_t* indices, int64_t outer, int64_t size,
-                        int64_t inner, ReduceDimOp op, cudaStream_t stream);
+                        int64_t inner, ReduceDimOp op, cudaStream_t stream, float* workspace = nullptr);
 
 // grad_in: (O, S, I), overwritten, from grad_out: (O, I).
 //   sum:  grad_in[o, s, i] = grad_out[o, i]

@@ -1,11 +1,11 @@
-// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11), one
-// __host__ __device__ definition shared by the CUDA kernels (dropout.cu) and host code, so
-// the CPU known-answer test (tests/philox_test.cpp, no GPU needed) checks the very function
-// the GPU runs. No CUDA header: it compiles in plain C++ too.
+// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11), the
+// one __host__ __device__ definition of the project's random stream: the CUDA kernels
+// (dropout.cu, attention) and the cpu's torus::Generator (framework/tensor/random.cpp) run
+// it, so the CPU known-answer test (tests/philox_test.cpp, no GPU needed) checks the very
+// function the GPU runs. No CUDA header: it compiles in plain C++ too.
 //
-// philox_block(seed, block) is the mapping of torus::Generator::philox
-// (framework/tensor/random.cpp): key = (seed lo, seed hi), counter = (block lo, block hi,
-// 0, 0). Element i of a stream drawn at counter `offset` uses word i % 4 of block
+// philox_block(seed, block) is Generator::philox: key = (seed lo, seed hi), counter =
+// (block lo, block hi, 0, 0). Element i of a stream drawn at counter `offset` uses word i % 4 of block
 // offset + i / 4, so any thread can regenerate any element: the draw depends on
 // (seed, offset, i) only, never on the launch configuration.
 #pragma once
@@ -14,7 +14,7 @@
 
 #include "kernels/common/half.h"  // TORUS_HOST_DEVICE
 
-namespace torus::cuda {
+namespace torus {
 
 struct PhiloxWords {
   uint32_t w[4];
@@ -54,4 +54,4 @@ TORUS_HOST_DEVICE inline float philox_unit_float(uint32_t word) {
   return static_cast<float>(word >> 8) * 0x1p-24f;
 }
 
-}  // namespace torus::cuda
+}  // namespace torus
