@@ -1,7 +1,8 @@
 // LayerNorm forward and backward (layer_norm.h). Row statistics and dx by a warp or a
 // block per row (row_group.cuh); the mean is taken first and the variance as the mean of
-// squared deviations (two passes, no catastrophic cancellation). dweight and dbias by one
-// thread per column walking the rows in order: coalesced across the warp and deterministic.
+// squared deviations (two passes, no catastrophic cancellation). dweight and dbias by threads
+// per (chunk of rows, column) walking their rows in order, coalesced across the warp; with
+// several chunks a second pass adds each column's partials in order: deterministic.
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_config.h"
 #include "kernels/cuda/layer_norm.h"
@@ -95,26 +96,9 @@ __global__ void layer_norm_backward_block_kernel(const float* __restrict__ x, co
   layer_norm_backward_rows(BlockRows{scratch}, x, weight, mean, rstd, grad_y, grad_x, rows, cols);
 }
 
-// One thread per column c: dweight[c] = sum_r dy[r, c] * xhat[r, c], dbias[c] = sum_r dy[r, c].
-__global__ void layer_norm_backward_params_kernel(const float* __restrict__ x, const float* __restrict__ mean,
-                                                  const float* __restrict__ rstd, const float* __restrict__ grad_y,
-                                                  float* __restrict__ grad_weight, float* __restrict__ grad_bias,
-                                                  int64_t rows, int64_t cols) {
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; c < cols; c += stride) {
-    float dw = 0.0f, db = 0.0f;
-    for (int64_t row = 0; row < rows; ++row) {
-      const float dy = grad_y[row * cols + c];
-      dw += dy * (x[row * cols + c] - mean[row]) * rstd[row];
-      db += dy;
-    }
-    if (grad_weight != nullptr) grad_weight[c] = dw;
-    if (grad_bias != nullptr) grad_bias[c] = db;
-  }
-}
-
-// Stage 1 of the chunked parameter sums: for e = chunk * C + c, partial_w[e] and
-// partial_b[e] are the sums over the chunk's rows, in order, of dy * xhat and dy.
+// The parameter sums over chunks of rows: for e = chunk * C + c, partial_w[e] and
+// partial_b[e] (either may be null) are the sums over the chunk's rows, in order, of dy * xhat
+// and dy. Stage 1 of the two; with one chunk, dweight and dbias themselves.
 __global__ void layer_norm_params_chunks_kernel(const float* __restrict__ x, const float* __restrict__ mean,
                                                 const float* __restrict__ rstd, const float* __restrict__ grad_y,
                                                 float* __restrict__ partial_w, float* __restrict__ partial_b,
@@ -130,8 +114,8 @@ __global__ void layer_norm_params_chunks_kernel(const float* __restrict__ x, con
       dw += dy * (x[row * cols + c] - mean[row]) * rstd[row];
       db += dy;
     }
-    partial_w[e] = dw;
-    partial_b[e] = db;
+    if (partial_w != nullptr) partial_w[e] = dw;
+    if (partial_b != nullptr) partial_b[e] = db;
   }
 }
 
@@ -199,11 +183,11 @@ void layer_norm_backward(const float* x, const float* weight, const float* mean,
     layer_norm_params_sums_kernel<<<stage2.grid, stage2.block, 0, stream>>>(partial_w, partial_b, grad_weight,
                                                                             grad_bias, cols, chunks);
     TORUS_CUDA_CHECK_LAUNCH("layer_norm_params_sums_kernel");
-  } else if (grad_weight != nullptr || grad_bias != nullptr) {
+  } else if (grad_weight != nullptr || grad_bias != nullptr) {  // one chunk of every row, a thread per column
     const LaunchConfig1D config = per_output_config(cols);
-    layer_norm_backward_params_kernel<<<config.grid, config.block, 0, stream>>>(x, mean, rstd, grad_y, grad_weight,
-                                                                                grad_bias, rows, cols);
-    TORUS_CUDA_CHECK_LAUNCH("layer_norm_backward_params_kernel");
+    layer_norm_params_chunks_kernel<<<config.grid, config.block, 0, stream>>>(x, mean, rstd, grad_y, grad_weight,
+                                                                              grad_bias, rows, cols, 1, rows);
+    TORUS_CUDA_CHECK_LAUNCH("layer_norm_params_chunks_kernel");
   }
 }
 
