@@ -202,6 +202,19 @@ TEST(ReduceDimChunks, OnlyFewOutputsOverALongNonLastDimAreSplit) {
   EXPECT_EQ(reduce_dim_chunks(1, 0, 4), 1);
   // Capped: a very long dim over two outputs.
   EXPECT_EQ(reduce_dim_chunks(1, int64_t{1} << 30, 2), kReduceDimMaxChunks);
+  // Rows (I == 1): a full reduction of 2^24 elements in 1024 chunks of 16384, a block each;
+  // short rows, or enough of them, in one stage.
+  EXPECT_EQ(reduce_dim_row_chunks(1, int64_t{1} << 24), 1024);
+  EXPECT_EQ(reduce_dim_workspace(1, int64_t{1} << 24, 1), 1024);
+  EXPECT_EQ(reduce_dim_row_chunks(3, 100000), 7);
+  EXPECT_EQ(reduce_dim_workspace(3, 100000, 1), 21);
+  EXPECT_EQ(reduce_dim_row_chunks(1, 16384), 1);
+  EXPECT_EQ(reduce_dim_row_chunks(4096, 1 << 20), 1);
+  EXPECT_EQ(reduce_dim_workspace(4096, 1 << 20, 1), 0);
+  for (int64_t size : {16385, 100000, 1 << 20, (1 << 20) + 7}) {
+    const int64_t chunks = reduce_dim_row_chunks(2, size);
+    EXPECT_LT((chunks - 1) * ceil_div(size, chunks), size) << size;
+  }
   // LayerNorm's parameter sums: two partials (weight, bias) per (chunk, column).
   EXPECT_EQ(layer_norm_backward_workspace(8192, 768), 2 * 128 * 768);
   EXPECT_EQ(layer_norm_backward_workspace(64, 768), 0);

@@ -109,8 +109,10 @@ TEST_F(ReduceDimTest, FewOutputsOverALongDimSumInTwoStagesTheSameEveryRun) {
     int64_t outer, size, inner;
   };
   // A bias gradient (rows, features), a middle dim, a split of 2 chunks with a short last one.
-  for (const Shape3 s : {Shape3{1, 8192, 768}, Shape3{3, 1000, 5}, Shape3{1, 65, 2}}) {
-    ASSERT_GT(reduce_dim_chunks(s.outer, s.size, s.inner), 1) << s.size;
+  // and a full reduction of a gradient (one row of 2^20) and a few long rows.
+  for (const Shape3 s : {Shape3{1, 8192, 768}, Shape3{3, 1000, 5}, Shape3{1, 65, 2}, Shape3{1, 1 << 20, 1},
+                         Shape3{3, 100003, 1}}) {
+    ASSERT_GT(reduce_dim_workspace(s.outer, s.size, s.inner), 0) << s.size;
     for (ReduceDimOp op : {ReduceDimOp::sum, ReduceDimOp::mean}) {
       const std::vector<float> first = check(s.outer, s.size, s.inner, op, {}, /*chunked=*/true);
       EXPECT_EQ(check(s.outer, s.size, s.inner, op, {}, /*chunked=*/true), first) << "a second run, the same bits";

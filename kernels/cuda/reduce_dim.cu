@@ -2,7 +2,8 @@
 // a block per row (row_config), lanes striding over the row and combining at the end.
 // I > 1: a thread per output (o, i) walking s in order, so a warp reads I-contiguous
 // elements (coalesced); for sum and mean with few outputs over a long S, the same per chunk
-// of S and a second stage adding the chunks in order (reduce_dim_chunks).
+// of S and a second stage adding the chunks in order (reduce_dim_chunks). Few long rows of
+// I == 1 likewise: a block per chunk of a row, then the chunks in order (reduce_dim_row_chunks).
 // The max carries (value, index) pairs combined by `better`, which is associative and
 // commutative and picks the CPU's answer (first NaN, else first max) whatever the order.
 #include <cmath>
@@ -142,6 +143,22 @@ __global__ void reduce_dim_column_chunks_kernel(const float* __restrict__ in, fl
   }
 }
 
+// Stage 1 of the chunked row sum (I == 1): block b sums chunk b / O of row b % O into
+// partial[b], so partial is (chunk, row) as stage 2 reads it.
+__global__ void reduce_dim_row_chunks_kernel(const float* __restrict__ in, float* __restrict__ partial, int64_t rows,
+                                             int64_t size, int64_t chunks, int64_t per_chunk) {
+  __shared__ float scratch[kWarpSize];
+  for (int64_t b = blockIdx.x; b < rows * chunks; b += gridDim.x) {
+    const int64_t row = b % rows, chunk = b / rows;
+    const int64_t first = chunk * per_chunk, last = min(first + per_chunk, size);
+    const float* x = in + row * size;
+    float sum = 0.0f;
+    for (int64_t c = first + threadIdx.x; c < last; c += blockDim.x) sum += x[c];
+    sum = block_sum(sum, scratch);
+    if (threadIdx.x == 0) partial[b] = sum;
+  }
+}
+
 // Stage 2: out[k] = scale * the sum over chunks c, in order, of partial[c * outputs + k].
 __global__ void reduce_dim_chunk_sums_kernel(const float* __restrict__ partial, float* __restrict__ out,
                                              int64_t outputs, int64_t chunks, float scale) {
@@ -199,6 +216,18 @@ void launch_chunked_columns(const float* in, float* out, int64_t outer, int64_t 
   TORUS_CUDA_CHECK_LAUNCH("reduce_dim_chunk_sums_kernel");
 }
 
+// Sum (scale 1) or mean over the last dim of few long rows in two stages through `workspace`.
+void launch_chunked_rows(const float* in, float* out, int64_t rows, int64_t size, float scale, float* workspace,
+                         cudaStream_t stream) {
+  const int64_t chunks = reduce_dim_row_chunks(rows, size);
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(rows * chunks, kMaxGridX));
+  reduce_dim_row_chunks_kernel<<<blocks, 256, 0, stream>>>(in, workspace, rows, size, chunks, ceil_div(size, chunks));
+  TORUS_CUDA_CHECK_LAUNCH("reduce_dim_row_chunks_kernel");
+  const LaunchConfig1D stage2 = per_output_config(rows);
+  reduce_dim_chunk_sums_kernel<<<stage2.grid, stage2.block, 0, stream>>>(workspace, out, rows, chunks, scale);
+  TORUS_CUDA_CHECK_LAUNCH("reduce_dim_chunk_sums_kernel");
+}
+
 template <ReduceDimOp kOp>
 void launch_backward(const float* grad_out, const int64_t* indices, float* grad_in, int64_t outer, int64_t size,
                      int64_t inner, float scale, cudaStream_t stream) {
@@ -229,6 +258,10 @@ void reduce_dim_forward(const float* in, float* out, int64_t* indices, int64_t o
     if (op == ReduceDimOp::sum) launch_columns<ReduceDimOp::sum>(in, out, indices, outer, size, inner, scale, stream);
     else if (op == ReduceDimOp::mean) launch_columns<ReduceDimOp::mean>(in, out, indices, outer, size, inner, scale, stream);
     else launch_columns<ReduceDimOp::max>(in, out, indices, outer, size, inner, scale, stream);
+    return;
+  }
+  if (op != ReduceDimOp::max && workspace != nullptr && reduce_dim_row_chunks(outer, size) > 1) {
+    launch_chunked_rows(in, out, outer, size, op == ReduceDimOp::mean ? scale : 1.0f, workspace, stream);
     return;
   }
   const RowLaunchConfig config = row_config(outer, size);

@@ -29,10 +29,24 @@ constexpr int64_t reduce_dim_chunks(int64_t outer, int64_t size, int64_t inner) 
       std::clamp<int64_t>(std::min(ceil_div(size, kReduceDimRowsPerChunk), wanted), 1, kReduceDimMaxChunks);
   return ceil_div(size, ceil_div(size, chunks));  // as many as the rows per chunk fill: none is empty
 }
+// Over the last dim (I == 1) a row goes to a warp or a block; few rows of many elements (a
+// full reduction is one row: a gradient's norm) would leave all but a few SMs idle, so there
+// each row is cut into `reduce_dim_row_chunks` chunks of at least kReduceDimMinRowChunk
+// elements, a block each, and stage 2 adds each row's partials in chunk order.
+inline constexpr int64_t kReduceDimMinRowChunk = 16384;
+inline constexpr int64_t kReduceDimRowChunkBlocks = 2048;  // blocks in all: every SM busy
+constexpr int64_t reduce_dim_row_chunks(int64_t outer, int64_t size) {
+  if (outer <= 0 || size <= 0) return 1;
+  const int64_t wanted = std::max<int64_t>(1, kReduceDimRowChunkBlocks / outer);
+  const int64_t chunks =
+      std::clamp<int64_t>(std::min(ceil_div(size, kReduceDimMinRowChunk), wanted), 1, kReduceDimMaxChunks);
+  return ceil_div(size, ceil_div(size, chunks));  // none is empty
+}
+
 // Floats of workspace the two stages need for sum and mean (0: one stage suffices).
 constexpr int64_t reduce_dim_workspace(int64_t outer, int64_t size, int64_t inner) {
-  const int64_t chunks = reduce_dim_chunks(outer, size, inner);
-  return chunks > 1 ? chunks * outer * inner : 0;
+  const int64_t chunks = inner > 1 ? reduce_dim_chunks(outer, size, inner) : reduce_dim_row_chunks(outer, size);
+  return chunks > 1 ? chunks * outer * std::max<int64_t>(inner, 1) : 0;
 }
 
 // out[o, i] = sum_s / mean_s / max_s in[o, s, i]. in: (O, S, I); out: (O, I).
