@@ -24,21 +24,23 @@ void StepLosses::add_read(int64_t step, double loss) {
 }
 
 void StepLosses::read() {
+  std::vector<double> values;
   try {
     DeferredDeviceChecks::verify_pending();
+    if (pending_.empty()) return;
+    NoGradGuard no_grad;
+    std::vector<Tensor> all;
+    for (const Pending& p : pending_)
+      for (const Tensor& loss : p.losses) all.push_back(loss.detach().reshape({1}));
+    // One copy to the host: one wait for the device, however many steps are pending.
+    values = (all.size() == 1 ? all[0] : concat(all, 0)).to(Device::cpu()).to_vector<double>();
   } catch (const std::exception& e) {
+    // A failed check, or a device error surfacing at the wait: the steps it happened in.
     if (pending_.empty()) throw;
     const int64_t first = pending_.front().step, last = pending_.back().step;
     throw Error(first == last ? fmt::format("step {}: {}", first, e.what())
                               : fmt::format("steps {}-{}: {}", first, last, e.what()));
   }
-  if (pending_.empty()) return;
-  NoGradGuard no_grad;
-  std::vector<Tensor> all;
-  for (const Pending& p : pending_)
-    for (const Tensor& loss : p.losses) all.push_back(loss.detach().reshape({1}));
-  // One copy to the host: one wait for the device, however many steps are pending.
-  const std::vector<double> values = (all.size() == 1 ? all[0] : concat(all, 0)).to(Device::cpu()).to_vector<double>();
   size_t next = 0;
   std::vector<Pending> pending = std::move(pending_);
   pending_.clear();
