@@ -218,6 +218,8 @@ TEST(ReduceDimChunks, OnlyFewOutputsOverALongNonLastDimAreSplit) {
   // LayerNorm's parameter sums: two partials (weight, bias) per (chunk, column).
   EXPECT_EQ(layer_norm_backward_workspace(8192, 768), 2 * 128 * 768);
   EXPECT_EQ(layer_norm_backward_workspace(64, 768), 0);
+  EXPECT_EQ(layer_norm_backward_workspace(100000, 1), 0) << "one column: one stage (the row chunks are not LayerNorm's)";
+  EXPECT_EQ(reduce_dim_workspace(5, 100000, 0), 0) << "no output";
   // Every chunk starts inside the dim, so each partial sums real elements.
   for (int64_t size : {65, 100, 1000, 4097, 8192, 100000}) {
     const int64_t chunks = reduce_dim_chunks(1, size, 3);

@@ -34,6 +34,15 @@ TEST(StepLosses, DeferredStepsAreReadTogetherWithTheValuesOfAnImmediateRead) {
   EXPECT_EQ(deferred.last(), 1.5);
 }
 
+TEST(StepLosses, DeferredStepsAreReadAtTheLatestAfterTheCap) {
+  StepLosses losses(/*defer=*/true);
+  for (int64_t step = 1; step < StepLosses::kMaxPendingSteps; ++step) losses.add(step, 0.1, {loss_of(1.0F)}, 1.0);
+  EXPECT_EQ(losses.pending_steps(), StepLosses::kMaxPendingSteps - 1);
+  losses.add(StepLosses::kMaxPendingSteps, 0.1, {loss_of(2.0F)}, 1.0);
+  EXPECT_EQ(losses.pending_steps(), 0);
+  EXPECT_EQ(losses.last(), 2.0);
+}
+
 TEST(StepLosses, ANonFiniteLossNamesItsOwnStepWhenALaterStepReadsIt) {
   StepLosses losses(/*defer=*/true);
   losses.add(10, 0.5, {loss_of(1.0F)}, 1.0);

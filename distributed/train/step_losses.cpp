@@ -14,7 +14,7 @@ namespace torus::train {
 void StepLosses::add(int64_t step, double lr, std::vector<Tensor> micro_losses, double scale) {
   TORUS_CHECK(!micro_losses.empty(), "step {}: no loss to record", step);
   pending_.push_back({step, lr, std::move(micro_losses), scale});
-  if (!defer_) read();
+  if (!defer_ || pending_steps() >= kMaxPendingSteps) read();
 }
 
 void StepLosses::add_read(int64_t step, double loss) {

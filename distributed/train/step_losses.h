@@ -34,6 +34,10 @@ class StepLosses {
   double last();
   int64_t pending_steps() const { return static_cast<int64_t>(pending_.size()); }
 
+  // Deferred steps are read at the latest after this many, whatever log_every: the pending
+  // losses and device checks hold device memory (the checks their indices and targets).
+  static constexpr int64_t kMaxPendingSteps = 64;
+
  private:
   struct Pending {
     int64_t step = 0;

@@ -173,7 +173,11 @@ void Trainer::log_metrics(int64_t step, double loss, double lr, double seconds_s
 EvalResult Trainer::evaluate_and_log(int64_t step) {
   model_.eval();
   const EvalResult result = evaluate(model_, *eval_loader_, options_.task, options_.eval_batches, distributed_.group);
-  DeferredDeviceChecks::verify_pending();  // the evaluation's own checks of its data, before its result
+  try {
+    DeferredDeviceChecks::verify_pending();  // the evaluation's own checks of its data, before its result
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("eval at step {}: {}", step, e.what()));
+  }
   model_.train();
   MetricsRecord record;
   record.step = step;
@@ -203,6 +207,7 @@ double Trainer::train_step_on_shards(const data::Batch& batch, int64_t& samples)
     shard.targets = batch.targets.narrow(0, k * per_shard, per_shard).contiguous();
     BatchLoss b = batch_loss(model_, shard, options_.task, false);
     const double value = b.loss.item();
+    DeferredDeviceChecks::verify_pending();  // item() waited already: a bad target says so, not "NaN"
     if (!std::isfinite(value))
       throw Error(fmt::format("the loss is {}; lower optimizer.lr or set optimizer.grad_clip_norm",
                               std::isnan(value) ? "NaN" : "infinite"));

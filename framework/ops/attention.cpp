@@ -8,7 +8,8 @@
 // products accumulated and the softmax computed in f32. On a device that is the kernels'
 // bf16 path (tensor-core GEMMs; half the probabilities' memory); on the cpu an emulation
 // that runs the kernels' steps with the same roundings (attention_bf16_emulated), so the two
-// differ by the order of f32 sums and the rare bf16 rounding that order flips. The op's
+// differ by the order of f32 sums, the device's exp intrinsic, and the rare bf16 roundings
+// those flip. The op's
 // input and output stay f32. With dropout it runs in f32 (the dropout kernel is f32 only).
 #include <cmath>
 #include <limits>
@@ -100,7 +101,7 @@ Tensor attention_bf16_emulated(const Tensor& qkv, int64_t heads) {
     const Tensor dy = bf16_rounded(by_head(g));
     const Tensor dv = bf16_rounded(matmul(probs.transpose(-2, -1), dy));
     const Tensor dp = bf16_rounded(matmul(dy, v.transpose(-2, -1)));
-    const Tensor ds = bf16_rounded(probs * (dp - sum(dp * probs, {-1}, true)) * scale);
+    const Tensor ds = bf16_rounded(probs * scale * (dp - sum(dp * probs, {-1}, true)));  // the kernel's order
     const Tensor dq = bf16_rounded(matmul(ds, k));
     const Tensor dk = bf16_rounded(matmul(ds.transpose(-2, -1), q));
     return Grads{concat({to_rows(dq), to_rows(dk), to_rows(dv)}, 2)};

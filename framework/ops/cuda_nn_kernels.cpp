@@ -256,8 +256,11 @@ cuda::AttentionShape attention_shape(const Tensor& qkv, int64_t heads) {
 
 cuda::AttentionDropout kernel_dropout(const AttentionDropout& d) { return {d.p, d.seed, d.offset}; }
 
-// The attention products' math: TF32 when the process allows it (autocast.h), as matmul's.
-cuda::GemmMath attention_math() { return allow_tf32() ? cuda::GemmMath::tf32 : cuda::GemmMath::f32; }
+// The attention products' math: TF32 for f32 inputs when the process allows it (autocast.h),
+// as matmul's; bf16 inputs run bf16 GEMMs either way.
+cuda::GemmMath attention_math(cuda::BlasDtype dtype) {
+  return allow_tf32() && dtype == cuda::BlasDtype::f32 ? cuda::GemmMath::tf32 : cuda::GemmMath::f32;
+}
 
 // The kernels' element type for qkv: f32, or bf16 (without dropout: dropout.cu is f32 only).
 cuda::BlasDtype attention_dtype(const Tensor& qkv, const AttentionDropout& dropout, std::string_view op) {
@@ -291,7 +294,7 @@ AttentionForward causal_attention(const Tensor& qkv_in, int64_t heads, const Att
   const void* base = qkv.raw_data();
   cuda::causal_attention_forward(ctx.blas(), shape, dtype, base, element_at(base, c, qkv), element_at(base, 2 * c, qkv),
                                  f.probs.raw_data(), f.y.raw_data(), kernel_dropout(dropout),
-                                 dropped.defined() ? dropped.raw_data() : nullptr, attention_math());
+                                 dropped.defined() ? dropped.raw_data() : nullptr, attention_math(dtype));
   return f;
 }
 
@@ -310,7 +313,7 @@ Tensor causal_attention_backward(const Tensor& qkv, const Tensor& probs, const T
   cuda::causal_attention_backward(ctx.blas(), shape, dtype, base, element_at(base, c, qkv), element_at(base, 2 * c, qkv),
                                   probs.raw_data(), g.raw_data(), scratch.raw_data(), grad_base,
                                   element_at(grad_base, c, qkv), element_at(grad_base, 2 * c, qkv),
-                                  kernel_dropout(dropout), attention_math());
+                                  kernel_dropout(dropout), attention_math(dtype));
   return grad;
 }
 

@@ -16,7 +16,8 @@ namespace torus::cuda {
 // per (chunk, column), added per column in chunk order. Deterministic either way.
 // Floats of workspace the chunked sums need (0: one stage suffices).
 constexpr int64_t layer_norm_backward_workspace(int64_t rows, int64_t cols) {
-  return 2 * reduce_dim_workspace(1, rows, cols);
+  const int64_t chunks = reduce_dim_chunks(1, rows, cols);  // what layer_norm_backward splits by
+  return chunks > 1 ? 2 * chunks * cols : 0;
 }
 
 // y = (x - mean) * rstd * weight + bias, rstd = 1 / sqrt(var + eps) with the biased

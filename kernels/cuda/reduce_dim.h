@@ -45,8 +45,9 @@ constexpr int64_t reduce_dim_row_chunks(int64_t outer, int64_t size) {
 
 // Floats of workspace the two stages need for sum and mean (0: one stage suffices).
 constexpr int64_t reduce_dim_workspace(int64_t outer, int64_t size, int64_t inner) {
+  if (outer <= 0 || size <= 0 || inner <= 0) return 0;  // nothing to sum, or no output
   const int64_t chunks = inner > 1 ? reduce_dim_chunks(outer, size, inner) : reduce_dim_row_chunks(outer, size);
-  return chunks > 1 ? chunks * outer * std::max<int64_t>(inner, 1) : 0;
+  return chunks > 1 ? chunks * outer * inner : 0;
 }
 
 // out[o, i] = sum_s / mean_s / max_s in[o, s, i]. in: (O, S, I); out: (O, I).
