@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -214,6 +216,37 @@ TEST_F(TrainRun, ADivergingLossStopsTheRunNamingTheStep) {
   EXPECT_NE(nan.find("step "), std::string::npos) << nan;
   EXPECT_NE(nan.find(": the loss is "), std::string::npos) << nan;
   EXPECT_NE(nan.find("optimizer.lr"), std::string::npos) << nan;
+}
+
+// The deferred loss reads of a device run (distributed/train/step_losses.h), forced on the cpu
+// with TORUS_TEST_DEFER_LOSSES=1: the same metrics and weights as reading every step; a
+// diverging run fails naming the same step, and commits no checkpoint at or past it.
+TEST_F(TrainRun, DeferredLossReadsGiveTheSameRunAndStopAtTheSameStep) {
+  const std::string defer = "TORUS_TEST_DEFER_LOSSES=1";
+  ASSERT_EQ(run_tool("train " + config("immediate").string()).status, 0);
+  const ToolRun deferred = run_tool("train " + config("deferred").string(), defer);
+  ASSERT_EQ(deferred.status, 0) << deferred.output;
+  EXPECT_EQ(metrics_without_timing(dir_ / "immediate" / "metrics.jsonl"),
+            metrics_without_timing(dir_ / "deferred" / "metrics.jsonl"));
+  EXPECT_EQ(read_file(dir_ / "immediate" / "final.safetensors").substr(200),
+            read_file(dir_ / "deferred" / "final.safetensors").substr(200));
+
+  // Checkpoints every 3 steps, a log line every 20: the deferred run reads at each save.
+  const std::string diverging = " optimizer.lr=1e6 trainer.log_every=20 checkpoint.every_steps=3";
+  const std::string now = failure(run_tool("train " + config("diverge_now").string() + diverging));
+  const std::string later = failure(run_tool("train " + config("diverge_later").string() + diverging, defer));
+  const std::regex failing_step("step ([0-9]+): the loss is");
+  std::smatch at_now, at_later;
+  ASSERT_TRUE(std::regex_search(now, at_now, failing_step)) << now;
+  ASSERT_TRUE(std::regex_search(later, at_later, failing_step)) << later;
+  EXPECT_EQ(at_later[1].str(), at_now[1].str()) << later;
+  const int64_t failed = std::stoll(at_later[1].str());
+  for (const auto& entry : fs::directory_iterator(dir_ / "diverge_later" / "checkpoints")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step_", 0) == 0 && name.find(".tmp") == std::string::npos) {
+      EXPECT_LT(std::stoll(name.substr(5)), failed) << name << ": committed at or past the step whose loss was NaN";
+    }
+  }
 }
 
 // resume=auto on a fresh run directory says there is nothing to resume and starts at step 0.
