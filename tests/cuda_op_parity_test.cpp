@@ -192,6 +192,17 @@ TEST_F(CudaDeviceChecks, ABadIndexThrowsTheCpusErrorAtOnceOrAtVerify) {
   // The kernel wrote zeros where the index was bad.
   const std::vector<double> bad_row = rows.narrow(0, 1, 1).to(Device::cpu()).to_vector<double>();
   for (double v : bad_row) EXPECT_EQ(v, 0.0);
+  // Indices mended in place before the check: the device's finding still fails, saying so.
+  const Tensor mended = index.to(kGpu);
+  (void)embedding(mended, weight.to(kGpu));
+  mended.fill_(0.0);
+  try {
+    scope.verify();
+    ADD_FAILURE() << "a bad index the host copy no longer holds passed";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("at position 1, which the indices no longer hold"), std::string::npos)
+        << e.what();
+  }
 }
 
 // With TF32 allowed, f32 products on the device keep TF32's accuracy (10-bit mantissas,

@@ -89,7 +89,12 @@ Shape concat_shape(const std::vector<Tensor>& tensors, int64_t dim) {
 void check_rows_on_device(const Tensor& first_bad, const Tensor& index, int64_t rows, std::string indexed,
                           const char* op) {
   check_device_status(first_bad, [index, rows, indexed = std::move(indexed), op](const std::vector<int64_t>& status) {
-    if (status[0] >= 0) check_index_range(index.to(Device::cpu()), rows, indexed, op);
+    if (status[0] < 0) return;
+    check_index_range(index.to(Device::cpu()), rows, indexed, op);
+    // The kernel saw a bad index the host copy no longer holds: never pass it silently.
+    throw ValueError(fmt::format("{}: the device found an index out of range [0, {}) for {} at position {}, which the "
+                                 "indices no longer hold (changed in place before the check?)",
+                                 op, rows, indexed, status[0]));
   });
 }
 

@@ -161,7 +161,13 @@ cuda_nn_kernels::CrossEntropyForward cross_entropy_cuda(const Tensor& x, const T
       cuda_nn_kernels::cross_entropy_forward(x, t, options.ignore_index, options.label_smoothing);
   check_device_status(f.status, [t, classes, options, logits_shape = logits.shape(),
                                  target_shape = target.shape()](const std::vector<int64_t>& status) {
-    if (status[1] >= 0) count_targets(t.to(Device::cpu()), classes, options, logits_shape, target_shape);
+    if (status[1] < 0) return;
+    count_targets(t.to(Device::cpu()), classes, options, logits_shape, target_shape);
+    // The kernel saw a bad target the host copy no longer holds: never pass it silently.
+    throw ValueError(fmt::format("cross_entropy: the device found an invalid target in row {} (a class in [0, {}) or "
+                                 "ignore_index {}), which the targets no longer hold (changed in place before the "
+                                 "check?)",
+                                 status[1], classes, options.ignore_index));
   });
   return f;
 }
