@@ -30,7 +30,7 @@ TEST(StepLosses, DeferredStepsAreReadTogetherWithTheValuesOfAnImmediateRead) {
   EXPECT_EQ(deferred.last(), expected);
   EXPECT_EQ(deferred.pending_steps(), 0);
   EXPECT_EQ(immediate.last(), expected);
-  deferred.add_read(4, 1.5);
+  deferred.add_read(1.5);
   EXPECT_EQ(deferred.last(), 1.5);
 }
 

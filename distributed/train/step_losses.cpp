@@ -17,8 +17,7 @@ void StepLosses::add(int64_t step, double lr, std::vector<Tensor> micro_losses, 
   if (!defer_ || pending_steps() >= kMaxPendingSteps) read();
 }
 
-void StepLosses::add_read(int64_t step, double loss) {
-  (void)step;  // checked where it was read
+void StepLosses::add_read(double loss) {
   read();
   last_ = loss;
 }

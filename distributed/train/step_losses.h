@@ -25,7 +25,7 @@ class StepLosses {
   // unless deferring.
   void add(int64_t step, double lr, std::vector<Tensor> micro_losses, double scale);
   // A step whose loss was read already (reproducible mode's, summed over ranks).
-  void add_read(int64_t step, double loss);
+  void add_read(double loss);
   // Runs the pending device checks, then reads every pending step; throws Error naming the
   // steps of a failed check, or the first step whose loss is not finite.
   void read();

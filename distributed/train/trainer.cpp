@@ -308,7 +308,7 @@ TrainSummary Trainer::run() {
       throw Error(fmt::format("step {}: {}", step, e.what()));  // which step, on every path
     }
     // Its errors name the step they are about, which may be earlier than this one.
-    if (loss.read) losses_.add_read(step, *loss.read);
+    if (loss.read) losses_.add_read(*loss.read);
     else losses_.add(step, lr, std::move(loss.micro_losses), loss.scale);
     if (profiling && step == kFirstProfiledStep + kProfiledSteps - 1) {
       profile::stop();

@@ -9,8 +9,8 @@
 // bf16 path (tensor-core GEMMs; half the probabilities' memory); on the cpu an emulation
 // that runs the kernels' steps with the same roundings (attention_bf16_emulated), so the two
 // differ by the order of f32 sums, the device's exp intrinsic, and the rare bf16 roundings
-// those flip. The op's
-// input and output stay f32. With dropout it runs in f32 (the dropout kernel is f32 only).
+// those flip. The op's input and output stay f32. With dropout it runs in f32 (the dropout
+// kernel is f32 only).
 #include <cmath>
 #include <limits>
 
