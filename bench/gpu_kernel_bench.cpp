@@ -272,7 +272,7 @@ void memory_bound_kernels(Bench& bench) {
     auto p = floats(n), g = floats(n), m = floats(n), v = floats(n);
     const AdamWStep step{};
     bench.memory_bound("adamw_step", shape({n}), 7 * n * f,
-                       [&] { adamw_step(p->as(), g->as(), m->as(), v->as(), n, step, s); });
+                       [&] { adamw_step(p->as(), g->as(), m->as(), v->as(), n, step, nullptr, s); });
   }
   {  // token embedding: gather (B T) rows of (V, C)
     const int64_t n = kTokens, dim = kModel;

@@ -1,11 +1,13 @@
 // The optimizers and gradient clipping on cuda:0 against the cpu: AdamW (the fused kernel),
-// SGD in its variants (composed of the device's arithmetic ops) and clip_grad_norm over
-// device gradients, from the same parameters and gradients. Label gpu: skips, saying why,
+// SGD in its variants (composed of the device's arithmetic ops), clip_grad_norm over device
+// gradients and the clipping coefficient applied in the step, from the same parameters and
+// gradients. Label gpu: skips, saying why,
 // where no device is present.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,50 @@ TEST_F(CudaOptimizer, ClipGradNormMatchesTheCpuForEachNorm) {
     ASSERT_GT(cpu_norm, 1.0) << what << ": the gradients should need clipping";
     for (size_t i = 0; i < cpu_params.size(); ++i)
       expect_close_to_cpu(cpu_params[i].grad(), gpu_params[i].grad(), 1e-5, what + " gradient " + std::to_string(i));
+  }
+}
+
+// The coefficient stays on the device, and AdamW (the fused kernel) and SGD read the
+// gradients through it: the cpu's clip_grad_norm then step(), to f32 rounding.
+TEST_F(CudaOptimizer, ClipCoefficientInTheStepMatchesTheCpu) {
+  for (const bool adamw : {true, false}) {
+    Generator gen(31);
+    std::vector<Tensor> cpu_params, gpu_params;
+    for (const Shape& shape : {Shape{129, 5}, Shape{7}}) {
+      Pair param = parameter_pair(shape, gen);
+      cpu_params.push_back(param.cpu);
+      gpu_params.push_back(param.gpu);
+    }
+    std::unique_ptr<optim::Optimizer> cpu_optimizer, gpu_optimizer;
+    if (adamw) {
+      cpu_optimizer = std::make_unique<optim::AdamW>(cpu_params, optim::AdamWOptions{.lr = 0.01});
+      gpu_optimizer = std::make_unique<optim::AdamW>(gpu_params, optim::AdamWOptions{.lr = 0.01});
+    } else {
+      cpu_optimizer = std::make_unique<optim::Sgd>(cpu_params, optim::SgdOptions{.lr = 0.05, .momentum = 0.9});
+      gpu_optimizer = std::make_unique<optim::Sgd>(gpu_params, optim::SgdOptions{.lr = 0.05, .momentum = 0.9});
+    }
+    const std::string what = adamw ? "AdamW" : "SGD";
+    for (int step = 0; step < 3; ++step) {
+      for (size_t i = 0; i < cpu_params.size(); ++i) {
+        const Tensor target = Tensor::randn(cpu_params[i].shape(), gen) * 3.0;
+        sum(mul(cpu_params[i], target)).backward();
+        sum(mul(gpu_params[i], target.to(kGpu))).backward();
+      }
+      const double norm = optim::clip_grad_norm(cpu_params, 1.0);
+      ASSERT_GT(norm, 1.0) << what << ": the gradients should need clipping";
+      const Tensor coefficient = optim::clip_coefficient(gpu_params, 1.0);
+      EXPECT_EQ(coefficient.device(), kGpu) << what;
+      EXPECT_NEAR(coefficient.item(), 1.0 / (norm + 1e-6), 1e-5 / norm) << what << " step " << step;
+      const Tensor unscaled = gpu_params[0].grad().clone();
+      cpu_optimizer->step();
+      gpu_optimizer->step(coefficient);
+      EXPECT_EQ(gpu_params[0].grad().to(Device::cpu()).to_vector<float>(), unscaled.to(Device::cpu()).to_vector<float>())
+          << what << ": the device gradient is only read";
+      cpu_optimizer->zero_grad();
+      gpu_optimizer->zero_grad();
+    }
+    for (size_t i = 0; i < cpu_params.size(); ++i)
+      expect_close_to_cpu(cpu_params[i], gpu_params[i], 1e-5, what + " parameter " + std::to_string(i));
   }
 }
 

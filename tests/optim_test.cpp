@@ -3,7 +3,10 @@
 // and errors.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "framework/io/safetensors.h"
@@ -236,6 +239,70 @@ TEST(ClipGradNorm, ScalesOnlyAboveTheThresholdAndSkipsMissingGradients) {
   EXPECT_NEAR(optim::grad_norm({a, b}), 1.0, 1e-6);
   EXPECT_NEAR(optim::grad_norm({a, b}, optim::kInfNorm), 0.8, 1e-6);
   EXPECT_TRUE(contains(error_of([&] { optim::clip_grad_norm({a}, 0.0); }), "max_norm"));
+}
+
+// The coefficient kept as a tensor and applied as the optimizer reads each gradient gives
+// the update of clip_grad_norm then step(), bit for bit, whether it clips or not, and leaves
+// the gradients as they were.
+TEST(ClipCoefficient, StepWithItIsClipThenStepBitForBit) {
+  std::vector<optim::OptimizerOptions> every = kEveryOptimizer;
+  every.push_back({.kind = OptimizerKind::sgd, .lr = 0.05, .weight_decay = 0.01, .momentum = 0.9, .dampening = 0.1});
+  every.push_back({.kind = OptimizerKind::adam, .lr = 0.01, .weight_decay = 0.1});
+  for (const optim::OptimizerOptions& options : every)
+    for (const double max_norm : {0.5, 1e6}) {
+      const NamedTensors clipped = fresh_parameters(7), scaled = copies(clipped);
+      auto clip_then_step = optim::make_optimizer(clipped, options), step_scaled = optim::make_optimizer(scaled, options);
+      std::vector<Tensor> clipped_list, scaled_list;
+      for (size_t i = 0; i < clipped.size(); ++i) {
+        clipped_list.push_back(clipped[i].second);
+        scaled_list.push_back(scaled[i].second);
+      }
+      const std::string what = fmt::format("optimizer {} max_norm {}", static_cast<int>(options.kind), max_norm);
+      for (int s = 0; s < 3; ++s) {
+        set_gradients(clipped, s);
+        set_gradients(scaled, s);
+        const std::vector<float> given = scaled[0].second.grad().to_vector<float>();
+        const double norm = optim::clip_grad_norm(clipped_list, max_norm);
+        ASSERT_EQ(norm > max_norm, max_norm == 0.5) << what << ": norm " << norm;
+        const Tensor coefficient = optim::clip_coefficient(scaled_list, max_norm);
+        EXPECT_EQ(coefficient.item(), std::min(max_norm / (norm + 1e-6), 1.0)) << what << " step " << s;
+        clip_then_step->step();
+        step_scaled->step(coefficient);
+        EXPECT_EQ(scaled[0].second.grad().to_vector<float>(), given) << what << ": the gradient is left as it was";
+      }
+      for (size_t i = 0; i < clipped.size(); ++i)
+        EXPECT_EQ(scaled[i].second.to_vector<float>(), clipped[i].second.to_vector<float>())
+            << what << " " << clipped[i].first;
+    }
+}
+
+TEST(ClipCoefficient, FollowsTheNormThroughNonFiniteValues) {
+  const Tensor a = Tensor::zeros({2}).set_requires_grad(true), b = Tensor::zeros({1}).set_requires_grad(true);
+  const Tensor none = Tensor::zeros({5}).set_requires_grad(true);
+  a.set_grad(Tensor::from_vector({3, 0}, {2}));
+  b.set_grad(Tensor::from_vector({4}, {1}));
+  const Tensor squared = optim::squared_grad_norm({a, b, none});
+  EXPECT_EQ(squared.dtype(), DType::f64);  // the cpu sums in double, as grad_norm
+  EXPECT_EQ(squared.item(), 25.0);
+  EXPECT_EQ(optim::clip_coefficient({a, b, none}, 10.0).item(), 1.0);
+  EXPECT_EQ(optim::clip_coefficient({a, b, none}, 1.0).item(), 1.0 / (5.0 + 1e-6));
+  EXPECT_EQ(optim::squared_grad_norm({none}).item(), 0.0);  // no gradient: nothing to clip
+  EXPECT_EQ(optim::clip_coefficient({none}, 1.0).item(), 1.0);
+  // As clip_grad_norm: an infinite norm scales by 0, a NaN one by NaN.
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(optim::clip_coefficient_of(Tensor::scalar(inf, DType::f64), 1.0).item(), 0.0);
+  EXPECT_TRUE(std::isnan(optim::clip_coefficient_of(Tensor::scalar(std::nan(""), DType::f64), 1.0).item()));
+  EXPECT_TRUE(contains(error_of([&] { optim::clip_coefficient({a}, 0.0); }), "max_norm must be > 0"));
+  EXPECT_TRUE(contains(error_of([&] { optim::clip_coefficient_of(Tensor::zeros({2}), 1.0); }), "must be 0-dim"));
+}
+
+TEST(Optimizer, AGradientScaleMustBeOneFloatingValue) {
+  const NamedTensors params = fresh_parameters(8);
+  auto sgd = optim::make_optimizer(params, {.kind = OptimizerKind::sgd});
+  set_gradients(params, 0);
+  EXPECT_TRUE(contains(error_of([&] { sgd->step(Tensor::ones({2})); }), "0-dim floating tensor, got f32 [2]"));
+  EXPECT_TRUE(contains(error_of([&] { sgd->step(Tensor::zeros({}, DType::i64)); }), "got i64"));
+  EXPECT_EQ(sgd->step_count(), 0);  // refused before anything changed
 }
 
 }  // namespace

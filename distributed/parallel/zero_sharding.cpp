@@ -229,15 +229,10 @@ void ZeroSharding::finish_gradients() {
   shard_.set_grad(shard_grad_);
 }
 
-double ZeroSharding::clip_grad_norm(double max_norm) {
-  const double local = optim::grad_norm({shard_});  // padding is zero: it adds nothing
-  // Where the group takes its tensors: the host, or the shard's device.
-  Tensor total = Tensor::scalar(local * local, DType::f64).to(device_);
-  group_.all_reduce(total, comm::ReduceOp::sum)->wait();
-  const double norm = std::sqrt(total.item());
-  const double scale = max_norm / (norm + 1e-6);
-  if (!(scale >= 1)) mul_(shard_grad_, scale);  // also when the norm is not finite, as PyTorch does by default
-  return norm;
+Tensor ZeroSharding::clip_coefficient(double max_norm) {
+  Tensor total = optim::squared_grad_norm({shard_});  // padding is zero: it adds nothing
+  group_.all_reduce(total, comm::ReduceOp::sum)->wait();  // on a device: compute waits, the host does not
+  return optim::clip_coefficient_of(total, max_norm);
 }
 
 void ZeroSharding::gather_parameters() {

@@ -105,9 +105,10 @@ class ZeroSharding {
   // Without reduce_gradients: takes this rank's shard of the gradients now in .grad (the
   // same on every rank) into shard().grad(), and releases .grad.
   void take_reduced_gradients();
-  // Clips by the global 2-norm over every rank's shard (as optim::clip_grad_norm over
-  // the whole model); returns the norm before clipping.
-  double clip_grad_norm(double max_norm);
+  // The coefficient that clips by the global 2-norm over every rank's shard (as
+  // optim::clip_coefficient over the whole model), for the optimizer's step on shard():
+  // 0-dim on the shard's device, reduced over the group without reading it back.
+  Tensor clip_coefficient(double max_norm);
   // After the optimizer's step on shard(): all-gathers the shards into every parameter
   // (stage 3: starts gathering the first unit the next forward uses).
   void gather_parameters();

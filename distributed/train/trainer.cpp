@@ -261,12 +261,14 @@ Trainer::StepLoss Trainer::train_step(int64_t step, double lr, int64_t& samples)
   const bool sharded_reduction = zero != nullptr && distributed_.exact_sum == nullptr;
   if (distributed_.data_parallel != nullptr) distributed_.data_parallel->finish_gradients();
   if (sharded_reduction) zero->finish_gradients();
-  if (options_.grad_clip_norm > 0) {
-    if (sharded_reduction) zero->clip_grad_norm(options_.grad_clip_norm);
-    else optim::clip_grad_norm(model_.parameters(), options_.grad_clip_norm);
-  }
+  // Clipping's coefficient scales each gradient as the optimizer reads it: nothing is
+  // read back, and no pass of its own goes over the gradients.
+  Tensor clip;
+  if (options_.grad_clip_norm > 0)
+    clip = sharded_reduction ? zero->clip_coefficient(options_.grad_clip_norm)
+                             : optim::clip_coefficient(model_.parameters(), options_.grad_clip_norm);
   if (zero != nullptr && !sharded_reduction) zero->take_reduced_gradients();
-  optimizer_.step();
+  optimizer_.step(clip);
   if (distributed_.zero != nullptr) distributed_.zero->gather_parameters();
   optimizer_.zero_grad();
   return loss;

@@ -216,20 +216,24 @@ void gemm(const GemmCall& call, const Tensor& a, const std::vector<int64_t>& a_o
 }
 
 void adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-           const AdamWScalars& scalars) {
+           const AdamWScalars& scalars, const Tensor& grad_scale) {
   for (const Tensor* t : {&param, &grad, &exp_avg, &exp_avg_sq}) {
     check_f32(*t, "AdamW");
     TORUS_CHECK(t->device() == param.device() && t->is_contiguous() && t->numel() == param.numel(),
                 "AdamW: parameter, gradient and moments must be contiguous tensors of {} elements on {}",
                 param.numel(), param.device().str());
   }
+  const Tensor scale = grad_scale.defined() ? grad_scale.to(DType::f32) : Tensor();
+  TORUS_CHECK(!scale.defined() || (scale.numel() == 1 && scale.device() == param.device()),
+              "AdamW: the gradient scale must be one value on {}", param.device().str());
   cuda::DeviceContext& ctx = context_of(param);
   const cuda::AdamWStep step{static_cast<float>(scalars.lr), static_cast<float>(scalars.beta1),
                              static_cast<float>(scalars.beta2), static_cast<float>(scalars.eps),
                              static_cast<float>(scalars.weight_decay), scalars.step};
   cuda::adamw_step(static_cast<float*>(param.raw_data()), static_cast<const float*>(grad.raw_data()),
                    static_cast<float*>(exp_avg.raw_data()), static_cast<float*>(exp_avg_sq.raw_data()), param.numel(),
-                   step, ctx.compute_stream());
+                   step, scale.defined() ? static_cast<const float*>(scale.raw_data()) : nullptr,
+                   ctx.compute_stream());
 }
 
 void sum_middle(const Tensor& in, const Tensor& out, int64_t outer, int64_t size, int64_t inner) {

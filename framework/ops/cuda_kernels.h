@@ -53,12 +53,13 @@ void gemm(const GemmCall& call, const Tensor& a, const std::vector<int64_t>& a_o
 
 // One AdamW step (torch.optim.AdamW, decoupled weight decay) of a parameter on a device:
 // param, exp_avg, exp_avg_sq updated in place, grad read; all contiguous f32 of one size.
+// grad_scale: undefined, or a 0-dim tensor on the device that multiplies grad as it is read.
 struct AdamWScalars {
   double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
   int64_t step = 1;
 };
 void adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-           const AdamWScalars& scalars);
+           const AdamWScalars& scalars, const Tensor& grad_scale);
 
 // out (O, I) = sum over S of in (O, S, I); both contiguous, f32.
 void sum_middle(const Tensor& in, const Tensor& out, int64_t outer, int64_t size, int64_t inner);

@@ -22,7 +22,7 @@ void gemm(const GemmCall&, const Tensor& a, const std::vector<int64_t>&, const T
           double, const Tensor&) {
   refuse("matmul", a);
 }
-void adamw(const Tensor& param, const Tensor&, const Tensor&, const Tensor&, const AdamWScalars&) {
+void adamw(const Tensor& param, const Tensor&, const Tensor&, const Tensor&, const AdamWScalars&, const Tensor&) {
   refuse("AdamW", param);
 }
 void sum_middle(const Tensor& in, const Tensor&, int64_t, int64_t, int64_t) { refuse("sum", in); }

@@ -57,8 +57,9 @@ Tensor Adam::initial_state(size_t field, const Tensor& param) const {
   return Tensor::zeros(param.shape(), param.dtype(), param.device());
 }
 
-void Adam::step() {
+void Adam::update(const Tensor& gradient_scale) {
   const AdamOptions& o = options_;
+  const double grad_scale = host_value(gradient_scale);
   for (size_t i = 0; i < parameters().size(); ++i) {
     const Tensor g = checked_grad(i, decoupled_ ? "AdamW" : "Adam");
     if (!g.defined()) continue;
@@ -73,7 +74,8 @@ void Adam::step() {
     const double step_size = lr_ / (1.0 - std::pow(o.beta1, static_cast<double>(t)));
     const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(t)));
     if (cuda_kernels::on_cuda(p)) {
-      cuda_kernels::adamw(p, g.contiguous(), s[kExpAvg], s[kExpAvgSq], {lr_, o.beta1, o.beta2, o.eps, o.weight_decay, t});
+      cuda_kernels::adamw(p, g.contiguous(), s[kExpAvg], s[kExpAvgSq], {lr_, o.beta1, o.beta2, o.eps, o.weight_decay, t},
+                          gradient_scale);
       continue;
     }
     dispatch_floating(p.dtype(), decoupled_ ? "AdamW" : "Adam", [&]<class T>() {
@@ -86,12 +88,12 @@ void Adam::step() {
                                           static_cast<T>(decoupled_ ? 1.0 - lr_ * o.weight_decay : 1.0),
                                           static_cast<T>(step_size),
                                           static_cast<T>(bias_correction2_sqrt),
+                                          static_cast<T>(grad_scale),
                                           o.amsgrad};
       fused::adam<T>(p.data<T>(), g.data<T>(), s[kExpAvg].data<T>(), s[kExpAvgSq].data<T>(),
                      o.amsgrad ? s[kMaxExpAvgSq].data<T>() : nullptr, p.numel(), scalars);
     });
   }
-  count_step();
 }
 
 }  // namespace torus::optim

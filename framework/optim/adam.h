@@ -33,8 +33,6 @@ class Adam : public Optimizer {
  public:
   Adam(const NamedTensors& parameters, const AdamOptions& options);
   Adam(const std::vector<Tensor>& parameters, const AdamOptions& options);
-  void step() override;
-
   const AdamOptions& options() const { return options_; }
   bool decoupled_weight_decay() const { return decoupled_; }
 
@@ -43,6 +41,7 @@ class Adam : public Optimizer {
 
  private:
   void configure();
+  void update(const Tensor& gradient_scale) override;
   Tensor initial_state(size_t field, const Tensor& param) const override;
 
   AdamOptions options_;

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <optional>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/cuda_kernels.h"
@@ -68,36 +69,82 @@ Tensor reduce_gradient_on_device(const Tensor& g, double p) {
   return sum(pow(abs(g), p));
 }
 
+// Σ |g|^p (max |g| for the infinity norm) over the gradients of `parameters`: the cpu's
+// as a number, each device gradient's as a (1) tensor on its device, not yet read.
+struct PowerSums {
+  double host = 0;
+  bool any_host = false;
+  std::vector<Tensor> on_device;
+  std::optional<Device> device;  // the first gradient's
+};
+
+double combine(double total, double part, bool inf) {
+  return inf ? (part > total || std::isnan(part) ? part : total) : total + part;
+}
+
+PowerSums power_sums(const std::vector<Tensor>& parameters, double p) {
+  TORUS_CHECK(p > 0, "clip_grad_norm: norm_type must be > 0 (or infinity), got {}", p);
+  PowerSums sums;
+  for (const Tensor& param : parameters) {
+    const Tensor g = param.grad();
+    if (!g.defined()) continue;
+    if (!sums.device) sums.device = g.device();
+    if (cuda_kernels::on_cuda(g)) {
+      if (g.numel() > 0) sums.on_device.push_back(reduce_gradient_on_device(g, p).reshape({1}));
+      continue;
+    }
+    TORUS_CHECK(g.is_contiguous(), "clip_grad_norm: gradient of '{}' of shape {} is not contiguous", param.name(),
+                g.shape_str());
+    const double part = dispatch_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
+      return reduce_gradient(g.data<T>(), g.numel(), p);
+    });
+    sums.host = combine(sums.host, part, std::isinf(p));
+    sums.any_host = true;
+  }
+  return sums;
+}
+
+// The device parts taken together (max keeps a NaN, as the cpu's loop does), 0-dim.
+Tensor combined_on_device(const std::vector<Tensor>& parts, bool inf) {
+  const Tensor all = concat(parts, 0);
+  return inf ? max(all, 0) : sum(all);
+}
+
 }  // namespace
 
 double grad_norm(const std::vector<Tensor>& parameters, double norm_type) {
-  TORUS_CHECK(norm_type > 0, "clip_grad_norm: norm_type must be > 0 (or infinity), got {}", norm_type);
   const bool inf = std::isinf(norm_type);
-  double total = 0;
   NoGradGuard no_grad;
-  std::vector<Tensor> on_device;  // the device gradients' parts, (1) each, read back once at the end
-  for (const Tensor& p : parameters) {
-    const Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (cuda_kernels::on_cuda(g)) {
-      if (g.numel() == 0) continue;
-      on_device.push_back(reduce_gradient_on_device(g, norm_type).reshape({1}));
-      continue;
-    }
-    TORUS_CHECK(g.is_contiguous(), "clip_grad_norm: gradient of '{}' of shape {} is not contiguous", p.name(),
-                g.shape_str());
-    const double part = dispatch_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
-      return reduce_gradient(g.data<T>(), g.numel(), norm_type);
-    });
-    total = inf ? (part > total || std::isnan(part) ? part : total) : total + part;
-  }
-  if (!on_device.empty()) {
-    // max keeps a NaN, as the cpu's loop does
-    const Tensor parts = concat(on_device, 0);
-    const double part = (inf ? max(parts, 0) : sum(parts)).item();
-    total = inf ? (part > total || std::isnan(part) ? part : total) : total + part;
-  }
+  const PowerSums sums = power_sums(parameters, norm_type);
+  double total = sums.host;
+  if (!sums.on_device.empty()) total = combine(total, combined_on_device(sums.on_device, inf).item(), inf);
   return inf ? total : (norm_type == 2.0 ? std::sqrt(total) : std::pow(total, 1.0 / norm_type));
+}
+
+Tensor squared_grad_norm(const std::vector<Tensor>& parameters) {
+  NoGradGuard no_grad;
+  const PowerSums sums = power_sums(parameters, 2.0);
+  const bool device = sums.device && !sums.device->is_cpu();
+  TORUS_CHECK(!device || !sums.any_host,
+              "clip_grad_norm: gradients on the cpu and on {} cannot be clipped without reading the norm back",
+              sums.device->str());
+  if (!device) return Tensor::scalar(sums.host, DType::f64);
+  if (sums.on_device.empty()) return Tensor::zeros({}, DType::f32, *sums.device);  // only empty gradients
+  return combined_on_device(sums.on_device, false);
+}
+
+Tensor clip_coefficient_of(const Tensor& squared_norm, double max_norm) {
+  TORUS_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got {}", max_norm);
+  TORUS_CHECK(squared_norm.dim() == 0, "clip_grad_norm: the squared norm must be 0-dim, got {}",
+              squared_norm.shape_str());
+  NoGradGuard no_grad;
+  // The operations of clip_grad_norm's doubles, in the norm's dtype (a NaN stays NaN).
+  const Tensor denominator = sqrt(squared_norm) + 1e-6;
+  return clamp(Tensor::scalar(max_norm, denominator.dtype()) / denominator, std::nullopt, 1.0);
+}
+
+Tensor clip_coefficient(const std::vector<Tensor>& parameters, double max_norm) {
+  return clip_coefficient_of(squared_grad_norm(parameters), max_norm);
 }
 
 double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm, double norm_type) {

@@ -12,20 +12,33 @@
 
 namespace torus::optim::fused {
 
+// a + alpha * b as torch's add(b, alpha=...) computes it on the cpu: one fused multiply-add
+// where the processor has one. The files holding these loops are built without FMA
+// contraction (framework/CMakeLists.txt), so each operation rounds as written here.
+template <class T>
+inline T add_scaled(T a, T alpha, T b) {
+#ifdef __FMA__
+  return std::fma(alpha, b, a);
+#else
+  return a + alpha * b;
+#endif
+}
+
 template <class T>
 struct SgdScalars {
   T lr, momentum, dampening_complement, weight_decay;  // dampening_complement = 1 - dampening
+  T grad_scale;  // each gradient is read as grad_scale * g (1: as it is)
   bool nesterov, has_momentum, first_step;  // first_step: the buffer starts as d (torch.clone)
 };
 
-// d = g + wd p; buf = d (first step) or momentum buf + (1 - dampening) d;
+// d = s g + wd p; buf = d (first step) or momentum buf + (1 - dampening) d;
 // d = d + momentum buf (Nesterov) or buf; p -= lr d.
 // The choices are template arguments so that the loop has no branches (see adam_range).
 template <bool kMomentum, bool kFirst, bool kNesterov, class T>
 void sgd_range(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t begin, int64_t end,
                const SgdScalars<T>& s) {
   for (int64_t i = begin; i < end; ++i) {
-    T d = g[i] + s.weight_decay * p[i];
+    T d = add_scaled(g[i] * s.grad_scale, s.weight_decay, p[i]);
     if constexpr (kMomentum) {
       const T b = kFirst ? d : buf[i] * s.momentum + s.dampening_complement * d;
       buf[i] = b;
@@ -54,10 +67,11 @@ struct AdamScalars {
   T decay_factor;     // decoupled: p *= 1 - lr * wd before the update (AdamW); 1 for Adam
   T step_size;        // lr / (1 - beta1^t)
   T bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+  T grad_scale;     // each gradient is read as grad_scale * g (1: as it is)
   bool amsgrad;
 };
 
-// p *= decay; g += wd p; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g g;
+// p *= decay; g = s g + wd p; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g g;
 // vmax = max(vmax, v) (AMSGrad); p -= step_size * m / (sqrt(v or vmax) / sqrt(bc2) + eps).
 // AMSGrad is a template argument so that neither loop branches: branches stop GCC from
 // vectorizing, and so does std::sqrt unless its file is built with -fno-math-errno
@@ -67,7 +81,7 @@ void adam_range(T* __restrict p, const T* __restrict g, T* __restrict m, T* __re
                 int64_t begin, int64_t end, const AdamScalars<T>& s) {
   for (int64_t i = begin; i < end; ++i) {
     const T param = p[i] * s.decay_factor;
-    const T grad = g[i] + s.weight_decay * param;
+    const T grad = add_scaled(g[i] * s.grad_scale, s.weight_decay, param);
     const T mi = m[i] * s.beta1 + s.one_minus_beta1 * grad;
     const T vi = v[i] * s.beta2 + s.one_minus_beta2 * grad * grad;
     m[i] = mi;

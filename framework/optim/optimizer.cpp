@@ -5,6 +5,7 @@
 #include <set>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/tensor/dtype.h"
 
 namespace torus::optim {
 
@@ -31,6 +32,24 @@ NamedTensors number_parameters(const std::vector<Tensor>& parameters) {
 }
 
 Optimizer::Optimizer(const std::vector<Tensor>& parameters) : Optimizer(number_parameters(parameters)) {}
+
+void Optimizer::step(const Tensor& gradient_scale) {
+  if (gradient_scale.defined()) {
+    TORUS_CHECK(gradient_scale.dim() == 0 && is_floating(gradient_scale.dtype()),
+                "optimizer: the gradient scale must be a 0-dim floating tensor, got {} {}",
+                dtype_name(gradient_scale.dtype()), gradient_scale.shape_str());
+    for (size_t i = 0; i < parameters_.size(); ++i)
+      TORUS_CHECK(parameters_[i].device() == gradient_scale.device(),
+                  "optimizer: the gradient scale is on {} but parameter '{}' is on {}", gradient_scale.device().str(),
+                  names_[i], parameters_[i].device().str());
+  }
+  update(gradient_scale);
+  ++step_count_;
+}
+
+double Optimizer::host_value(const Tensor& gradient_scale) {
+  return gradient_scale.defined() && gradient_scale.device().is_cpu() ? gradient_scale.item() : 1.0;
+}
 
 void Optimizer::zero_grad() {
   for (const Tensor& p : parameters_) p.zero_grad();

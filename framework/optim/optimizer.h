@@ -1,6 +1,11 @@
 // Optimizer base: holds the parameters it updates and their per-parameter state; step()
 // applies one update from their .grad, zero_grad() clears them.
 //
+// step() may be given a gradient scale: a 0-dim tensor on the parameters' device that
+// every gradient is multiplied by as the update reads it, the gradients themselves left as
+// they are. Gradient clipping passes its coefficient so (clip_grad.h), which on a device
+// neither reads the norm back nor makes a pass of its own over the gradients.
+//
 // State is what a checkpoint saves: named_state() lists, per parameter that has state,
 // its fields as "<parameter name>.<field>" ("fc1.weight.exp_avg"), and load_state() takes
 // them back. Parameters are named by the NamedTensors they came from (the model's
@@ -26,8 +31,9 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   // One update of every parameter that has a gradient (those without are skipped, as
-  // PyTorch does). Allocates its state on a parameter's first update only.
-  virtual void step() = 0;
+  // PyTorch does), from gradient_scale × gradient when a scale is given. Allocates its
+  // state on a parameter's first update only.
+  void step(const Tensor& gradient_scale = Tensor());
   void zero_grad();
 
   double lr() const { return lr_; }
@@ -50,6 +56,11 @@ class Optimizer {
  protected:
   // Subclasses declare their fields once, in their constructor.
   void set_state_fields(std::vector<std::string> fields) { fields_ = std::move(fields); }
+  // The update of step(); gradient_scale is undefined or checked by step().
+  virtual void update(const Tensor& gradient_scale) = 0;
+  // A gradient scale as a number for the cpu's loops: 1 when undefined or on a device
+  // (where the update reads it in place, never back).
+  static double host_value(const Tensor& gradient_scale);
   // A fresh (zeroed) value of `field` for parameter `param`.
   virtual Tensor initial_state(size_t field, const Tensor& param) const = 0;
   // The state of parameter i, created zeroed on first use.
@@ -58,7 +69,6 @@ class Optimizer {
   // The gradient of parameter i, checked to be updatable in place by a fused loop
   // (contiguous, the parameter's shape and dtype); undefined when it has none.
   Tensor checked_grad(size_t i, std::string_view optimizer) const;
-  void count_step() { ++step_count_; }
 
   double lr_ = 0.0;
 

@@ -16,8 +16,10 @@ namespace {
 
 // The same update on a device, from the device's arithmetic ops (several passes over memory
 // where the cpu makes one; SGD is not the device's hot path, AdamW is fused).
-void sgd_on_device(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdOptions& o, double lr, bool first) {
+void sgd_on_device(const Tensor& p, const Tensor& grad, const Tensor& buf, const SgdOptions& o, double lr, bool first,
+                   const Tensor& gradient_scale) {
   NoGradGuard no_grad;
+  const Tensor g = gradient_scale.defined() ? mul(grad, gradient_scale) : grad;
   Tensor d = o.weight_decay != 0 ? add(g, mul(p, Tensor::scalar(o.weight_decay, p.dtype()))) : g;
   if (buf.defined()) {
     if (first) {
@@ -58,7 +60,8 @@ Tensor Sgd::initial_state(size_t /*field*/, const Tensor& param) const {
   return Tensor::zeros(param.shape(), param.dtype(), param.device());
 }
 
-void Sgd::step() {
+void Sgd::update(const Tensor& gradient_scale) {
+  const double grad_scale = host_value(gradient_scale);
   const bool has_momentum = options_.momentum != 0;
   for (size_t i = 0; i < parameters().size(); ++i) {
     const Tensor g = checked_grad(i, "SGD");
@@ -67,7 +70,7 @@ void Sgd::step() {
     const bool first = has_momentum && !has_state(i);
     Tensor buf = has_momentum ? state(i)[0] : Tensor();
     if (cuda_kernels::on_cuda(p)) {
-      sgd_on_device(p, g, buf, options_, lr_, first);
+      sgd_on_device(p, g, buf, options_, lr_, first, gradient_scale);
       continue;
     }
     dispatch_floating(p.dtype(), "SGD", [&]<class T>() {
@@ -75,13 +78,13 @@ void Sgd::step() {
                                    static_cast<T>(options_.momentum),
                                    static_cast<T>(1.0 - options_.dampening),
                                    static_cast<T>(options_.weight_decay),
+                                   static_cast<T>(grad_scale),
                                    options_.nesterov,
                                    has_momentum,
                                    first};
       fused::sgd<T>(p.data<T>(), g.data<T>(), has_momentum ? buf.data<T>() : nullptr, p.numel(), s);
     });
   }
-  count_step();
 }
 
 }  // namespace torus::optim

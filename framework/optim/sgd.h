@@ -19,12 +19,11 @@ class Sgd : public Optimizer {
  public:
   Sgd(const NamedTensors& parameters, const SgdOptions& options);
   Sgd(const std::vector<Tensor>& parameters, const SgdOptions& options);
-  void step() override;
-
   const SgdOptions& options() const { return options_; }
 
  private:
   void configure();
+  void update(const Tensor& gradient_scale) override;
   Tensor initial_state(size_t field, const Tensor& param) const override;
 
   SgdOptions options_;

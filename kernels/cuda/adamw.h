@@ -1,5 +1,6 @@
 // Fused AdamW step over one flat f32 buffer of all parameters (and their gradients and
 // moments laid out alike), as torch.optim.AdamW:
+//   g = scale * g (gradient clipping's coefficient, read on the device; 1 without one)
 //   p *= 1 - lr * weight_decay
 //   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
 //   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
@@ -21,7 +22,8 @@ struct AdamWStep {
 };
 
 // params, grads, exp_avg (m), exp_avg_sq (v): n elements each; grads is only read.
+// grad_scale: one float on the device, or null for none.
 void adamw_step(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n,
-                const AdamWStep& step, cudaStream_t stream);
+                const AdamWStep& step, const float* grad_scale, cudaStream_t stream);
 
 }  // namespace torus::cuda
