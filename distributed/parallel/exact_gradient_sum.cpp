@@ -62,9 +62,21 @@ ExactGradientSum::ExactGradientSum(std::vector<Tensor> parameters, comm::Process
     offsets_.push_back(elements);
     elements += p.numel();
   }
+  if (!parameters_.empty() && !parameters_[0].device().is_cpu()) device_ = parameters_[0].device();
+  for (const Tensor& p : parameters_)
+    TORUS_CHECK(!device_ || (p.device() == *device_ && p.dtype() == DType::f32),
+                "reproducible mode: parameters on a device must be f32 tensors on one device ({}), got {} on {}",
+                device_->str(), dtype_name(p.dtype()), p.device().str());
   kept_.resize(static_cast<size_t>(shards_per_rank_));
-  for (auto& shard : kept_)
-    for (const Tensor& p : parameters_) shard.push_back(Tensor::zeros(p.shape(), p.dtype()));
+  for (auto& shard : kept_) {
+    if (device_) {
+      kept_flat_.push_back(Tensor::zeros({elements}, DType::f32));
+      for (size_t j = 0; j < parameters_.size(); ++j) shard.push_back(flat_part(kept_flat_.back(), j));
+    } else {
+      for (const Tensor& p : parameters_) shard.push_back(Tensor::zeros(p.shape(), p.dtype()));
+    }
+  }
+  if (device_) device_flat_ = Tensor::zeros({elements}, DType::f32, *device_);
   const auto n = static_cast<int64_t>(parameters_.size());
   local_max_ = Tensor::zeros({n}, DType::f64);
   max_abs_ = Tensor::zeros({n * group.size()}, DType::f64);
@@ -83,18 +95,27 @@ void ExactGradientSum::broadcast_parameters() {
     if (!parameters_[j].device().is_cpu()) parameters_[j].detach().copy_(on_host[j]);
 }
 
+Tensor ExactGradientSum::flat_part(const Tensor& flat, size_t j) const {
+  const Tensor& p = parameters_[j];
+  return flat.narrow(0, offsets_[j], p.numel()).view(p.shape());
+}
+
 void ExactGradientSum::keep_shard(int64_t shard) {
   TORUS_CHECK(shard >= 0 && shard < shards_per_rank_, "reproducible mode: shard {} of {}", shard, shards_per_rank_);
+  NoGradGuard no_grad;
   auto& kept = kept_[static_cast<size_t>(shard)];
   for (size_t j = 0; j < parameters_.size(); ++j) {
     Tensor& p = parameters_[j];
+    // On a device, gathered where the gradients are, for one copy to the host below.
+    const Tensor into = device_ ? flat_part(device_flat_, j) : kept[j];
     if (p.grad().defined()) {
-      kept[j].copy_(p.grad());  // bit for bit, to the host from wherever the gradient is
-      p.set_grad(Tensor());     // the next shard's backward starts from nothing
+      into.copy_(p.grad());  // bit for bit
+      p.set_grad(Tensor());  // the next shard's backward starts from nothing
     } else {
-      kept[j].fill_(0.0);
+      into.fill_(0.0);
     }
   }
+  if (device_) kept_flat_[static_cast<size_t>(shard)].copy_(device_flat_);
 }
 
 void ExactGradientSum::finish() {
@@ -136,10 +157,13 @@ void ExactGradientSum::finish() {
   // 3. Integer sums are exact: any all-reduce order gives the same bits.
   group_.all_reduce(sums_, comm::ReduceOp::sum)->wait();
 
-  // 4. Back to floating point, into .grad.
+  // 4. Back to floating point, into .grad (on a device through one flat copy, which .grad
+  // views: a fresh buffer, as the optimizer still reads it when the next step's shards start).
+  const Tensor host_flat = device_ ? Tensor::empty({sums_.numel()}, DType::f32) : Tensor();
   for (size_t j = 0; j < n; ++j) {
     Tensor& p = parameters_[j];
-    Tensor grad = Tensor::empty(p.shape(), p.dtype());  // every element is written below
+    // every element is written below
+    Tensor grad = device_ ? flat_part(host_flat, j) : Tensor::empty(p.shape(), p.dtype());
     if (!std::isfinite(global[j])) {
       grad.fill_(std::numeric_limits<double>::quiet_NaN());
     } else if (p.dtype() == DType::f32) {
@@ -147,14 +171,18 @@ void ExactGradientSum::finish() {
     } else {
       from_fixed(sums + offsets_[j], p.numel(), exponents[j], grad.data<double>());
     }
-    p.set_grad(p.device().is_cpu() ? grad : grad.to(p.device()));
+    if (!device_) p.set_grad(grad);
   }
+  if (!device_) return;
+  const Tensor device_grads = host_flat.to(*device_);
+  for (size_t j = 0; j < n; ++j) parameters_[j].set_grad(flat_part(device_grads, j));
 }
 
 int64_t ExactGradientSum::buffer_bytes() const {
   auto bytes = static_cast<int64_t>(sums_.nbytes() + local_max_.nbytes() + max_abs_.nbytes());
   for (const auto& shard : kept_)
     for (const Tensor& g : shard) bytes += static_cast<int64_t>(g.nbytes());
+  if (device_) bytes += static_cast<int64_t>(device_flat_.nbytes());  // where a device's shard is gathered
   return bytes;
 }
 

@@ -16,12 +16,14 @@
 // Memory: each rank keeps its shards' gradients until the step's reduction (shards /
 // ranks copies of the gradients) plus one 64-bit accumulator per gradient element, all on
 // the host. Parameters on a device work the same way through host copies: each shard's
-// gradients are copied to the host as they are kept, summed there over the host group, and
-// the sums copied back into .grad; which makes the result independent of the rank count as
-// long as each shard's backward is deterministic on the device (see docs/CUDA.md).
+// gradients are gathered into one flat device buffer and copied to the host in one copy as
+// they are kept, summed there over the host group, and the sums copied back in one copy,
+// .grad viewing it; which makes the result independent of the rank count as long as each
+// shard's backward is deterministic on the device (see docs/CUDA.md).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "distributed/comm/process_group.h"
@@ -32,8 +34,9 @@ namespace torus::parallel {
 class ExactGradientSum {
  public:
   // `total_shards`: virtual shards per global batch, over all ranks; each rank holds
-  // total_shards / world of them. Parameters must be contiguous f32 or f64 tensors, on the
-  // host or a device; `group` is a host group (MPI, local) either way.
+  // total_shards / world of them. Parameters must be contiguous f32 or f64 tensors on the
+  // host, or contiguous f32 tensors on one device; `group` is a host group (MPI, local)
+  // either way.
   ExactGradientSum(std::vector<Tensor> parameters, comm::ProcessGroup& group, int64_t total_shards);
 
   int64_t shards_per_rank() const { return shards_per_rank_; }
@@ -44,16 +47,25 @@ class ExactGradientSum {
   void keep_shard(int64_t shard);
   // Sums every rank's shards exactly and writes the result into .grad.
   void finish();
-  // Bytes of the buffers kept across steps: the shards' gradients and the fixed-point sums.
+  // Bytes of the buffers kept across steps: the shards' gradients and the fixed-point sums
+  // (and on a device the flat buffer a shard's gradients are gathered in).
   int64_t buffer_bytes() const;
 
  private:
+  // Parameter j's part of a flat [elements] buffer, in its shape.
+  Tensor flat_part(const Tensor& flat, size_t j) const;
+
   std::vector<Tensor> parameters_;
   comm::ProcessGroup& group_;
   int64_t total_shards_;
   int64_t shards_per_rank_;
   std::vector<int64_t> offsets_;           // of each parameter in `sums_`
   std::vector<std::vector<Tensor>> kept_;  // [shard][parameter]: exact copies of the gradients
+  // Parameters on a device: kept_[shard] views host f32 [elements] kept_flat_[shard], which
+  // one copy fills from device_flat_, where the shard's gradients are gathered.
+  std::optional<Device> device_;
+  std::vector<Tensor> kept_flat_;
+  Tensor device_flat_;
   Tensor local_max_;                       // f64 [parameters]: this rank's largest magnitudes
   Tensor max_abs_;                         // f64 [world * parameters]: every rank's
   Tensor sums_;                            // i64 [elements]: the fixed-point sums
